@@ -30,7 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "protocol.h"
-#include "limits.h"
+#include "wire-limits.h"
 
 G_BEGIN_DECLS
 
@@ -269,6 +269,8 @@ bool mig_decoder_finish(MigDecoder *dec, GError **error);
 const MigDecoderStats *mig_decoder_stats(const MigDecoder *dec);
 uint64_t mig_decoder_offset(const MigDecoder *dec);
 bool mig_decoder_certain(const MigDecoder *dec);
+/* Stream offset named by the error, once feed or finish failed. */
+uint64_t mig_decoder_error_offset(const MigDecoder *dec);
 
 /*
  * Give a preempt or recovery channel the RAM block names and capability
@@ -285,6 +287,9 @@ const char *mig_rp_message_name(uint16_t type);
 const char *mig_page_kind_name(MigPageKind kind);
 const char *mig_channel_name(MigChannelKind kind);
 const char *mig_event_name(MigEventType type);
+
+/* One line describing @ev, independent of chunking (format.c); g_free it. */
+char *mig_event_format(const MigEvent *ev);
 
 G_END_DECLS
 

@@ -1,0 +1,700 @@
+/*
+ * migdump - decode a QEMU migration stream (a file written with
+ * `migrate "exec:cat > FILE"`, or one connection's bytes) and show it to a
+ * person, or as one JSON object to a program (--json), or event by event
+ * (--events).  Exits 0 when the stream decoded to a clean end, 1 when it
+ * did not, 2 on usage or I/O errors.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <json-glib/json-glib.h>
+#include "decoder.h"
+
+typedef struct {
+    uint32_t id;
+    char *name;
+    uint32_t instance;
+    uint32_t version;
+    uint64_t bytes;      /* payload bytes over all its START/PART/END/FULL */
+    guint headers;
+    guint scanned;
+} SectionRow;
+
+typedef struct {
+    char *name;
+    uint64_t length;
+    bool has_page_size, has_addr, has_mapped_ram;
+    uint64_t page_size, addr, pages_offset, bitmap_offset;
+} BlockRow;
+
+typedef struct {
+    char *line;          /* human text */
+    JsonNode *json;
+} Item;
+
+typedef struct {
+    MigChannelKind channel;
+    bool print_events;
+    uint32_t version;
+    char *machine;
+    GPtrArray *caps;
+    bool has_page_bits;
+    uint32_t page_bits;
+    bool has_uuid;
+    uint8_t uuid[16];
+    bool has_total;
+    uint64_t ram_total;
+    GArray *blocks;      /* BlockRow */
+    GArray *sections;    /* SectionRow */
+    GHashTable *section_index; /* id -> index + 1 */
+    GPtrArray *commands; /* Item */
+    GPtrArray *messages; /* Item: return-path messages */
+    bool eof, vmdesc, checked, certain;
+    uint32_t vmdesc_length;
+    guint scanned, confirmed, mismatched;
+    char *first_mismatch;
+    guint ram_eos, ram_flush;
+    bool has_mf_init;
+    uint8_t mf_channel;
+    uint64_t mf_sync;
+    uint64_t mf_device_state;
+} Summary;
+
+static char *hex(const uint8_t *p, size_t n)
+{
+    GString *s = g_string_new(NULL);
+
+    for (size_t i = 0; i < n; i++) {
+        g_string_append_printf(s, "%02x", p[i]);
+    }
+    return g_string_free(s, FALSE);
+}
+
+static void add_item(GPtrArray *list, char *line, JsonBuilder *b)
+{
+    Item *it = g_new0(Item, 1);
+
+    it->line = line;
+    it->json = json_builder_get_root(b);
+    g_ptr_array_add(list, it);
+    g_object_unref(b);
+}
+
+static void item_free(gpointer p)
+{
+    Item *it = p;
+
+    g_free(it->line);
+    json_node_unref(it->json);
+    g_free(it);
+}
+
+static JsonBuilder *begin_item(const char *name, uint64_t offset)
+{
+    JsonBuilder *b = json_builder_new();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, name);
+    json_builder_set_member_name(b, "offset");
+    json_builder_add_int_value(b, (gint64)offset);
+    return b;
+}
+
+static void on_command(Summary *s, const MigEvent *ev)
+{
+    const MigCommandEvent *c = &ev->u.command;
+    JsonBuilder *b = begin_item(mig_command_json_name(c->cmd), ev->offset);
+    GString *line = g_string_new(NULL);
+
+    g_string_printf(line, "%10" G_GUINT64_FORMAT "  %s", ev->offset,
+                    mig_command_name(c->cmd));
+    json_builder_set_member_name(b, "length");
+    json_builder_add_int_value(b, c->length);
+    if (c->cmd == MIG_CMD_PING && c->length == 4) {
+        uint32_t v = (uint32_t)c->data[0] << 24 | c->data[1] << 16 |
+                     c->data[2] << 8 | c->data[3];
+        json_builder_set_member_name(b, "value");
+        json_builder_add_int_value(b, v);
+        g_string_append_printf(line, " %u", v);
+    } else if (c->cmd == MIG_CMD_POSTCOPY_ADVISE && c->length == 16) {
+        uint64_t summary = 0, tps = 0;
+
+        for (int i = 0; i < 8; i++) {
+            summary = summary << 8 | c->data[i];
+            tps = tps << 8 | c->data[8 + i];
+        }
+        json_builder_set_member_name(b, "page_size_summary");
+        json_builder_add_int_value(b, (gint64)summary);
+        json_builder_set_member_name(b, "target_page_size");
+        json_builder_add_int_value(b, (gint64)tps);
+        g_string_append_printf(line, " page sizes 0x%" G_GINT64_MODIFIER
+                               "x, target page %" G_GUINT64_FORMAT, summary, tps);
+    } else if (ev->type == MIG_EV_PACKAGED_BEGIN) {
+        json_builder_set_member_name(b, "blob_length");
+        json_builder_add_int_value(b, c->blob_length);
+        g_string_append_printf(line, " blob of %u bytes", c->blob_length);
+    } else if (c->length) {
+        g_autofree char *h = hex(c->data, MIN(c->length, 32));
+        json_builder_set_member_name(b, "data");
+        json_builder_add_string_value(b, h);
+        g_string_append_printf(line, " len %u: %s%s", c->length, h,
+                               c->length > 32 ? "..." : "");
+    }
+    if (c->in_packaged) {
+        json_builder_set_member_name(b, "in_packaged");
+        json_builder_add_boolean_value(b, TRUE);
+        g_string_append(line, " (in PACKAGED)");
+    }
+    json_builder_end_object(b);
+    add_item(s->commands, g_string_free(line, FALSE), b);
+}
+
+static void on_rp(Summary *s, const MigEvent *ev)
+{
+    const MigRpEvent *m = &ev->u.rp;
+    JsonBuilder *b = json_builder_new();
+    GString *line = g_string_new(NULL);
+    const uint8_t *p = m->data;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "type");
+    json_builder_add_string_value(b, mig_rp_message_name(m->type));
+    json_builder_set_member_name(b, "offset");
+    json_builder_add_int_value(b, (gint64)ev->offset);
+    g_string_printf(line, "%10" G_GUINT64_FORMAT "  %s", ev->offset,
+                    mig_rp_message_name(m->type));
+    if ((m->type == MIG_RP_MSG_SHUT || m->type == MIG_RP_MSG_PONG ||
+         m->type == MIG_RP_MSG_RESUME_ACK) && m->length == 4) {
+        uint32_t v = (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3];
+        json_builder_set_member_name(b, "value");
+        json_builder_add_int_value(b, v);
+        g_string_append_printf(line, " %u", v);
+    } else if ((m->type == MIG_RP_MSG_REQ_PAGES && m->length == 12) ||
+               (m->type == MIG_RP_MSG_REQ_PAGES_ID && m->length >= 13 &&
+                m->length == 13 + p[12])) {
+        uint64_t start = 0;
+        uint32_t len = (uint32_t)p[8] << 24 | p[9] << 16 | p[10] << 8 | p[11];
+
+        for (int i = 0; i < 8; i++) {
+            start = start << 8 | p[i];
+        }
+        json_builder_set_member_name(b, "start");
+        json_builder_add_int_value(b, (gint64)start);
+        json_builder_set_member_name(b, "length");
+        json_builder_add_int_value(b, len);
+        g_string_append_printf(line, " 0x%" G_GINT64_MODIFIER "x+0x%x", start, len);
+        if (m->type == MIG_RP_MSG_REQ_PAGES_ID) {
+            g_autofree char *name = g_strndup((const char *)p + 13, p[12]);
+            json_builder_set_member_name(b, "block");
+            json_builder_add_string_value(b, name);
+            g_string_append_printf(line, " in %s", name);
+        }
+    } else if (m->length) {
+        g_autofree char *h = hex(p, MIN(m->length, 32));
+        json_builder_set_member_name(b, "data");
+        json_builder_add_string_value(b, h);
+        g_string_append_printf(line, " len %u: %s", m->length, h);
+    }
+    json_builder_end_object(b);
+    add_item(s->messages, g_string_free(line, FALSE), b);
+}
+
+static void on_section(Summary *s, const MigEvent *ev)
+{
+    const MigSectionEvent *e = &ev->u.section;
+    guint idx = GPOINTER_TO_UINT(g_hash_table_lookup(s->section_index,
+                                                     GUINT_TO_POINTER(e->section_id)));
+    SectionRow *row;
+
+    if (!idx) {
+        SectionRow r = { .id = e->section_id, .name = g_strdup(e->idstr),
+                         .instance = e->instance_id, .version = e->version_id };
+        g_array_append_val(s->sections, r);
+        idx = s->sections->len;
+        g_hash_table_insert(s->section_index, GUINT_TO_POINTER(e->section_id),
+                            GUINT_TO_POINTER(idx));
+    }
+    row = &g_array_index(s->sections, SectionRow, idx - 1);
+    if (ev->type == MIG_EV_SECTION) {
+        row->headers++;
+    } else {
+        row->bytes += e->payload_length;
+        row->scanned += e->scanned;
+    }
+}
+
+static void on_event(const MigEvent *ev, void *opaque)
+{
+    Summary *s = opaque;
+
+    if (s->print_events) {
+        g_autofree char *line = mig_event_format(ev);
+        printf("%s\n", line);
+    }
+    switch (ev->type) {
+    case MIG_EV_HEADER:
+        s->version = ev->u.header.version;
+        break;
+    case MIG_EV_CONFIGURATION:
+        s->machine = g_strdup(ev->u.config.machine);
+        for (guint i = 0; i < ev->u.config.n_caps; i++) {
+            g_ptr_array_add(s->caps, g_strdup(ev->u.config.caps[i]));
+        }
+        s->has_page_bits = ev->u.config.has_page_bits;
+        s->page_bits = ev->u.config.page_bits;
+        s->has_uuid = ev->u.config.has_uuid;
+        memcpy(s->uuid, ev->u.config.uuid, 16);
+        break;
+    case MIG_EV_SECTION:
+    case MIG_EV_SECTION_END:
+        on_section(s, ev);
+        break;
+    case MIG_EV_RAM_TOTAL:
+        s->has_total = true;
+        s->ram_total = ev->u.ram_total.total;
+        g_array_set_size(s->blocks, 0);
+        break;
+    case MIG_EV_RAMBLOCK: {
+        const MigRamBlockEvent *e = &ev->u.ramblock;
+        BlockRow r = { .name = g_strdup(e->idstr), .length = e->used_length,
+                       .has_page_size = e->has_page_size, .page_size = e->page_size,
+                       .has_addr = e->has_addr, .addr = e->addr,
+                       .has_mapped_ram = e->has_mapped_ram,
+                       .pages_offset = e->mapped_ram_pages_offset,
+                       .bitmap_offset = e->mapped_ram_bitmap_offset };
+        g_array_append_val(s->blocks, r);
+        break;
+    }
+    case MIG_EV_RAM_EOS:
+        s->ram_eos++;
+        break;
+    case MIG_EV_RAM_FLUSH:
+        s->ram_flush++;
+        break;
+    case MIG_EV_COMMAND:
+    case MIG_EV_PACKAGED_BEGIN:
+        on_command(s, ev);
+        break;
+    case MIG_EV_EOF:
+        s->eof = true;
+        break;
+    case MIG_EV_VMDESC:
+        s->vmdesc = true;
+        s->vmdesc_length = ev->u.vmdesc.length;
+        break;
+    case MIG_EV_BOUNDARIES_CHECKED:
+        s->checked = true;
+        s->scanned = ev->u.check.scanned_sections;
+        s->confirmed = ev->u.check.confirmed;
+        s->mismatched = ev->u.check.mismatched;
+        s->first_mismatch = g_strdup(ev->u.check.first_mismatch);
+        break;
+    case MIG_EV_RP_MESSAGE:
+        on_rp(s, ev);
+        break;
+    case MIG_EV_MULTIFD_INIT:
+        s->has_mf_init = true;
+        s->mf_channel = ev->u.mf_init.channel_id;
+        break;
+    case MIG_EV_MULTIFD_PACKET:
+        if (ev->u.mf_packet.flags & MULTIFD_FLAG_SYNC) {
+            s->mf_sync++;
+        }
+        if (ev->u.mf_packet.flags & MULTIFD_FLAG_DEVICE_STATE) {
+            s->mf_device_state++;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void add_nullable_int(JsonBuilder *b, const char *name, bool has, uint64_t v)
+{
+    json_builder_set_member_name(b, name);
+    if (has) {
+        json_builder_add_int_value(b, (gint64)v);
+    } else {
+        json_builder_add_null_value(b);
+    }
+}
+
+static void add_items(JsonBuilder *b, const char *name, GPtrArray *items)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_begin_array(b);
+    for (guint i = 0; i < items->len; i++) {
+        json_builder_add_value(b, json_node_copy(((Item *)items->pdata[i])->json));
+    }
+    json_builder_end_array(b);
+}
+
+static const char *error_kind(const GError *err)
+{
+    static const char *const kinds[] = { "truncated", "corrupt", "limit",
+                                         "unsupported", "lost" };
+    return err->domain == MIG_WIRE_ERROR && (guint)err->code < G_N_ELEMENTS(kinds)
+           ? kinds[err->code] : "io";
+}
+
+static void print_json(const Summary *s, const MigDecoderStats *st,
+                       const GError *err, uint64_t err_offset)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autofree char *text = NULL;
+    bool main_like = s->channel == MIG_CHANNEL_MAIN || s->channel == MIG_CHANNEL_RECOVERY ||
+                     s->channel == MIG_CHANNEL_PREEMPT;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "channel");
+    json_builder_add_string_value(b, mig_channel_name(s->channel));
+    if (main_like) {
+        add_nullable_int(b, "version", s->version != 0, s->version);
+        json_builder_set_member_name(b, "machine");
+        if (s->machine) {
+            json_builder_add_string_value(b, s->machine);
+        } else {
+            json_builder_add_null_value(b);
+        }
+        json_builder_set_member_name(b, "capabilities");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < s->caps->len; i++) {
+            json_builder_add_string_value(b, s->caps->pdata[i]);
+        }
+        json_builder_end_array(b);
+        add_nullable_int(b, "target_page_bits", s->has_page_bits, s->page_bits);
+        json_builder_set_member_name(b, "uuid");
+        if (s->has_uuid) {
+            g_autofree char *h = hex(s->uuid, 16);
+            json_builder_add_string_value(b, h);
+        } else {
+            json_builder_add_null_value(b);
+        }
+        add_nullable_int(b, "ram_total", s->has_total, s->ram_total);
+        json_builder_set_member_name(b, "ramblocks");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < s->blocks->len; i++) {
+            const BlockRow *r = &g_array_index(s->blocks, BlockRow, i);
+
+            json_builder_begin_object(b);
+            json_builder_set_member_name(b, "name");
+            json_builder_add_string_value(b, r->name);
+            json_builder_set_member_name(b, "length");
+            json_builder_add_int_value(b, (gint64)r->length);
+            add_nullable_int(b, "page_size", r->has_page_size, r->page_size);
+            add_nullable_int(b, "addr", r->has_addr, r->addr);
+            add_nullable_int(b, "mapped_ram_pages_offset", r->has_mapped_ram,
+                             r->pages_offset);
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        json_builder_set_member_name(b, "sections");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < s->sections->len; i++) {
+            const SectionRow *r = &g_array_index(s->sections, SectionRow, i);
+
+            json_builder_begin_object(b);
+            json_builder_set_member_name(b, "id");
+            json_builder_add_int_value(b, r->id);
+            json_builder_set_member_name(b, "name");
+            json_builder_add_string_value(b, r->name);
+            json_builder_set_member_name(b, "instance");
+            json_builder_add_int_value(b, r->instance);
+            json_builder_set_member_name(b, "version");
+            json_builder_add_int_value(b, r->version);
+            json_builder_set_member_name(b, "bytes");
+            json_builder_add_int_value(b, (gint64)r->bytes);
+            json_builder_set_member_name(b, "headers");
+            json_builder_add_int_value(b, r->headers);
+            json_builder_set_member_name(b, "scanned");
+            json_builder_add_boolean_value(b, r->scanned > 0);
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        add_items(b, "commands", s->commands);
+        json_builder_set_member_name(b, "pages");
+        json_builder_begin_object(b);
+        for (int k = 0; k < MIG_PAGE_KIND_COUNT; k++) {
+            json_builder_set_member_name(b, mig_page_kind_name(k));
+            json_builder_add_int_value(b, (gint64)st->pages[k]);
+        }
+        json_builder_end_object(b);
+        json_builder_set_member_name(b, "page_bytes");
+        json_builder_add_int_value(b, (gint64)st->page_bytes);
+        json_builder_set_member_name(b, "ram_eos");
+        json_builder_add_int_value(b, s->ram_eos);
+        json_builder_set_member_name(b, "multifd_flush");
+        json_builder_add_int_value(b, s->ram_flush);
+        json_builder_set_member_name(b, "eof");
+        json_builder_add_boolean_value(b, s->eof);
+        json_builder_set_member_name(b, "vmdesc");
+        json_builder_add_boolean_value(b, s->vmdesc);
+        json_builder_set_member_name(b, "boundaries");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "scanned");
+        json_builder_add_int_value(b, st->scanned_boundaries);
+        add_nullable_int(b, "confirmed", s->checked, s->confirmed);
+        add_nullable_int(b, "mismatched", s->checked, s->mismatched);
+        json_builder_end_object(b);
+    } else if (s->channel == MIG_CHANNEL_RETURN_PATH) {
+        add_items(b, "messages", s->messages);
+    } else {
+        add_nullable_int(b, "channel_id", s->has_mf_init, s->mf_channel);
+        json_builder_set_member_name(b, "packets");
+        json_builder_add_int_value(b, (gint64)st->multifd_packets);
+        json_builder_set_member_name(b, "sync_packets");
+        json_builder_add_int_value(b, (gint64)s->mf_sync);
+        json_builder_set_member_name(b, "device_state_packets");
+        json_builder_add_int_value(b, (gint64)s->mf_device_state);
+        json_builder_set_member_name(b, "pages");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "normal");
+        json_builder_add_int_value(b, (gint64)st->multifd_pages);
+        json_builder_set_member_name(b, "zero");
+        json_builder_add_int_value(b, (gint64)st->multifd_zero_pages);
+        json_builder_end_object(b);
+    }
+    json_builder_set_member_name(b, "bytes");
+    json_builder_add_int_value(b, (gint64)st->bytes);
+    json_builder_set_member_name(b, "certain");
+    json_builder_add_boolean_value(b, s->certain);
+    json_builder_set_member_name(b, "error");
+    if (err) {
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "message");
+        json_builder_add_string_value(b, err->message);
+        json_builder_set_member_name(b, "offset");
+        json_builder_add_int_value(b, (gint64)err_offset);
+        json_builder_set_member_name(b, "kind");
+        json_builder_add_string_value(b, error_kind(err));
+        json_builder_end_object(b);
+    } else {
+        json_builder_add_null_value(b);
+    }
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    json_generator_set_pretty(gen, TRUE);
+    text = json_generator_to_data(gen, NULL);
+    printf("%s\n", text);
+}
+
+static char *human_size(uint64_t v)
+{
+    return g_format_size_full(v, G_FORMAT_SIZE_IEC_UNITS);
+}
+
+static void print_text(const char *path, const Summary *s, const MigDecoderStats *st,
+                       const GError *err)
+{
+    printf("stream: %s (%" G_GUINT64_FORMAT " bytes decoded, %s channel)\n",
+           path, st->bytes, mig_channel_name(s->channel));
+    if (s->channel == MIG_CHANNEL_RETURN_PATH) {
+        printf("return-path messages (%u):\n", s->messages->len);
+        for (guint i = 0; i < s->messages->len; i++) {
+            printf("%s\n", ((Item *)s->messages->pdata[i])->line);
+        }
+    } else if (s->channel == MIG_CHANNEL_MULTIFD) {
+        if (s->has_mf_init) {
+            printf("multifd channel %u\n", s->mf_channel);
+        }
+        printf("packets: %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " sync, %"
+               G_GUINT64_FORMAT " device state)\n", st->multifd_packets,
+               s->mf_sync, s->mf_device_state);
+        printf("pages: normal %" G_GUINT64_FORMAT ", zero %" G_GUINT64_FORMAT "\n",
+               st->multifd_pages, st->multifd_zero_pages);
+    } else {
+        if (s->version) {
+            printf("header: QEVM, stream version %u\n", s->version);
+        }
+        printf("machine: %s\n", s->machine ? s->machine : "(no configuration section)");
+        printf("capabilities:");
+        for (guint i = 0; i < s->caps->len; i++) {
+            printf(" %s", (char *)s->caps->pdata[i]);
+        }
+        printf("%s\n", s->caps->len ? "" : " (none announced)");
+        if (s->has_page_bits) {
+            printf("target page bits: %u\n", s->page_bits);
+        }
+        if (s->has_uuid) {
+            g_autofree char *h = hex(s->uuid, 16);
+            printf("uuid: %s\n", h);
+        }
+        if (s->has_total) {
+            g_autofree char *t = human_size(s->ram_total);
+            printf("RAM blocks (%u, total 0x%" G_GINT64_MODIFIER "x = %s):\n",
+                   s->blocks->len, s->ram_total, t);
+            printf("  %-28s %18s %10s %18s\n", "name", "used_length", "page_size", "addr");
+            for (guint i = 0; i < s->blocks->len; i++) {
+                const BlockRow *r = &g_array_index(s->blocks, BlockRow, i);
+                g_autofree char *ps = r->has_page_size ? human_size(r->page_size) : g_strdup("-");
+                g_autofree char *ad = r->has_addr ? g_strdup_printf("0x%" G_GINT64_MODIFIER "x", r->addr)
+                                                  : g_strdup("-");
+                printf("  %-28s %#18" G_GINT64_MODIFIER "x %10s %18s", r->name, r->length, ps, ad);
+                if (r->has_mapped_ram) {
+                    printf("  mapped-ram pages at 0x%" G_GINT64_MODIFIER "x", r->pages_offset);
+                }
+                printf("\n");
+            }
+        }
+        printf("sections (%u):\n", s->sections->len);
+        printf("  %5s  %-36s %8s %7s %6s %12s\n", "id", "name", "instance", "version",
+               "chunks", "bytes");
+        for (guint i = 0; i < s->sections->len; i++) {
+            const SectionRow *r = &g_array_index(s->sections, SectionRow, i);
+            printf("  %5u  %-36s %8u %7u %6u %12" G_GUINT64_FORMAT "%s\n", r->id, r->name,
+                   r->instance, r->version, r->headers, r->bytes,
+                   r->scanned ? "  (end found by footer scan)" : "");
+        }
+        printf("commands (%u):\n", s->commands->len);
+        for (guint i = 0; i < s->commands->len; i++) {
+            printf("%s\n", ((Item *)s->commands->pdata[i])->line);
+        }
+        printf("pages: zero %" G_GUINT64_FORMAT ", normal %" G_GUINT64_FORMAT
+               ", xbzrle %" G_GUINT64_FORMAT ", compressed %" G_GUINT64_FORMAT
+               " (%" G_GUINT64_FORMAT " bytes of page data); %u EOS, %u multifd flush\n",
+               st->pages[MIG_PAGE_ZERO], st->pages[MIG_PAGE_NORMAL],
+               st->pages[MIG_PAGE_XBZRLE], st->pages[MIG_PAGE_COMPRESSED],
+               st->page_bytes, s->ram_eos, s->ram_flush);
+        if (s->vmdesc) {
+            printf("VMDESCRIPTION: %u bytes of JSON\n", s->vmdesc_length);
+        }
+        if (st->scanned_boundaries) {
+            if (s->checked) {
+                printf("device sections delimited by footer scan: %u, confirmed by "
+                       "VMDESCRIPTION: %u, mismatched: %u%s%s\n", s->scanned, s->confirmed,
+                       s->mismatched, s->first_mismatch ? " (first: " : "",
+                       s->first_mismatch ? s->first_mismatch : "");
+                if (s->first_mismatch) {
+                    printf(")\n");
+                }
+            } else {
+                printf("device sections delimited by footer scan: %u (not confirmed: "
+                       "no VMDESCRIPTION)\n", st->scanned_boundaries);
+            }
+        }
+    }
+    if (err) {
+        printf("end: FAILED: %s\n", err->message);
+    } else {
+        printf("end: clean%s%s\n", s->eof ? " (EOF)" : "",
+               s->certain ? "" : "; some boundaries are unconfirmed guesses");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    gboolean json = FALSE, events = FALSE;
+    g_autofree char *channel = NULL;
+    gint page_size = 4096, chunk = 1 << 20;
+    GOptionEntry entries[] = {
+        { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "print one JSON object", NULL },
+        { "events", 'e', 0, G_OPTION_ARG_NONE, &events, "print every decoder event", NULL },
+        { "channel", 'c', 0, G_OPTION_ARG_STRING, &channel,
+          "main (default), return-path, multifd, preempt or recovery", "KIND" },
+        { "page-size", 0, 0, G_OPTION_ARG_INT, &page_size,
+          "target page size when the stream does not say (default 4096)", "BYTES" },
+        { "chunk", 0, 0, G_OPTION_ARG_INT, &chunk,
+          "feed the decoder this many bytes at a time", "BYTES" },
+        { NULL }
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("FILE|-");
+    g_autoptr(GError) err = NULL;
+    Summary s = { 0 };
+    MigDecoderConfig cfg = { 0 };
+    MigDecoder *dec;
+    const char *path;
+    uint8_t *buf;
+    int fd;
+    bool ok = true;
+    uint64_t err_offset = 0;
+
+    g_option_context_set_summary(ctx, "Decode a QEMU migration stream and summarise it.");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc != 2 || chunk <= 0 ||
+        page_size < 1024 || (page_size & (page_size - 1))) {
+        fprintf(stderr, "migdump: %s\nusage: migdump [--json|--events] [--channel KIND] FILE|-\n",
+                err ? err->message : "expected one FILE, a positive --chunk and a "
+                "power-of-two --page-size");
+        return 2;
+    }
+    cfg.channel = MIG_CHANNEL_MAIN;
+    if (channel) {
+        static const MigChannelKind kinds[] = { MIG_CHANNEL_MAIN, MIG_CHANNEL_RETURN_PATH,
+            MIG_CHANNEL_MULTIFD, MIG_CHANNEL_PREEMPT, MIG_CHANNEL_RECOVERY };
+        bool found = false;
+
+        for (guint i = 0; i < G_N_ELEMENTS(kinds); i++) {
+            if (!strcmp(channel, mig_channel_name(kinds[i]))) {
+                cfg.channel = kinds[i];
+                found = true;
+            }
+        }
+        if (!found) {
+            fprintf(stderr, "migdump: unknown channel '%s'\n", channel);
+            return 2;
+        }
+    }
+    cfg.target_page_size = (uint32_t)page_size;
+    path = argv[1];
+    fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
+    if (fd < 0) {
+        fprintf(stderr, "migdump: %s: %s\n", path, g_strerror(errno));
+        return 2;
+    }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+
+    s.channel = cfg.channel;
+    s.print_events = events;
+    s.caps = g_ptr_array_new_with_free_func(g_free);
+    s.blocks = g_array_new(FALSE, TRUE, sizeof(BlockRow));
+    s.sections = g_array_new(FALSE, TRUE, sizeof(SectionRow));
+    s.section_index = g_hash_table_new(g_direct_hash, g_direct_equal);
+    s.commands = g_ptr_array_new_with_free_func(item_free);
+    s.messages = g_ptr_array_new_with_free_func(item_free);
+    dec = mig_decoder_new(&cfg, on_event, &s);
+    buf = g_malloc((size_t)chunk);
+
+    for (;;) {
+        ssize_t n = read(fd, buf, (size_t)chunk);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            fprintf(stderr, "migdump: %s: %s\n", path, g_strerror(errno));
+            return 2;
+        }
+        if (n == 0) {
+            ok = mig_decoder_finish(dec, &err);
+            break;
+        }
+        if (!mig_decoder_feed(dec, buf, (size_t)n, &err)) {
+            ok = false;
+            break;
+        }
+    }
+    if (!ok) {
+        err_offset = mig_decoder_error_offset(dec);
+    }
+    s.certain = mig_decoder_certain(dec);
+    if (json) {
+        print_json(&s, mig_decoder_stats(dec), err, err_offset);
+    } else if (!events) {
+        print_text(path, &s, mig_decoder_stats(dec), err);
+    } else if (err) {
+        printf("error: %s\n", err->message);
+    }
+    if (err && (json || events)) {
+        fprintf(stderr, "migdump: %s: %s\n", path, err->message);
+    }
+    g_free(buf);
+    mig_decoder_free(dec);
+    return ok ? 0 : 1;
+}
