@@ -1,0 +1,420 @@
+# functions.sh - shared helpers for the real-QEMU tests; source it first.
+#
+# Every test starts real QEMU processes and helper relays.  Whatever way a
+# test ends (pass, failed assertion, error, meson's timeout signal), each
+# process it started must be killed by its own pid and its temporary
+# folder removed, so that a broken run never leaves a QEMU eating one of
+# the two CPUs of the build machine.  Hence: one temp dir per test, every
+# pid recorded at start, one EXIT trap that undoes everything, and a bound
+# on every wait.
+#
+# Exit codes follow meson/automake: 0 pass, 1 fail, 77 skip.
+#
+# Environment:
+#   QEMU        QEMU binary (default qemu-system-x86_64)
+#   MIGDUMP     path of the migdump binary (set by tests/qemu/meson.build)
+#   MIGTEST_KEEP=1   keep the temp dir (streams, logs) for a post-mortem
+
+set -u
+set -o pipefail
+
+MIGTEST_SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+QMP_PY="$MIGTEST_SRCDIR/qmp.py"
+RECORD_PY="$MIGTEST_SRCDIR/record.py"
+QEMU=${QEMU:-qemu-system-x86_64}
+: "${PYTHON:=python3}"
+
+TESTDIR=""
+MIGTEST_PIDS=()          # every background process we started
+MIGTEST_FAILURES=0
+
+# Seconds allowed for QEMU to show its QMP socket, and for helpers to exit.
+QMP_WAIT=20
+KILL_WAIT=5
+
+log() { printf '%s\n' "$*" >&2; }
+
+skip() {
+    log "SKIP: $*"
+    exit 77
+}
+
+# Stop the test now: for errors that make further checks meaningless.
+die() {
+    log "FAIL: $*"
+    exit 1
+}
+
+# Record a failed check and go on, so one run reports every mismatch.
+fail_check() {
+    log "FAIL: $*"
+    MIGTEST_FAILURES=$((MIGTEST_FAILURES + 1))
+}
+
+# Exit with the verdict of all checks made so far.
+finish() {
+    if [ "$MIGTEST_FAILURES" -ne 0 ]; then
+        log "$MIGTEST_FAILURES check(s) failed"
+        exit 1
+    fi
+    log "PASS"
+    exit 0
+}
+
+require_tool() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null 2>&1 || skip "$t not installed"
+    done
+}
+
+# MIGDUMP unset means the script was started by hand without a build: skip.
+# Set but not runnable means the build is broken: that is a failure.
+require_migdump() {
+    [ -n "${MIGDUMP:-}" ] || skip "MIGDUMP not set (run through meson test)"
+    [ -x "$MIGDUMP" ] || die "MIGDUMP=$MIGDUMP is not an executable"
+}
+
+# The expected counters and stream contents below are those of QEMU 7.2;
+# other versions write other streams (see wire-format.md section 9).
+require_qemu_version() {
+    local want=$1 v
+    v=$("$QEMU" --version 2>/dev/null | sed -n 's/^QEMU emulator version \([0-9]*\.[0-9]*\).*/\1/p')
+    [ "$v" = "$want" ] || skip "these checks are for QEMU $want, $QEMU is '${v:-unknown}'"
+}
+
+migtest_cleanup() {
+    local status=$? pid i
+    trap - EXIT INT TERM HUP
+    # Newest first: relays before the QEMUs they talk to.
+    for ((i = ${#MIGTEST_PIDS[@]} - 1; i >= 0; i--)); do
+        pid=${MIGTEST_PIDS[i]}
+        kill_pid "$pid"
+    done
+    if [ -n "$TESTDIR" ] && [ -d "$TESTDIR" ]; then
+        if [ "${MIGTEST_KEEP:-0}" = 1 ]; then
+            log "kept $TESTDIR"
+        else
+            rm -rf -- "$TESTDIR"
+        fi
+    fi
+    exit "$status"
+}
+
+# Send TERM, wait at most KILL_WAIT seconds, then KILL.  Only pids this
+# test recorded ever get here.
+kill_pid() {
+    local pid=$1 n
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for ((n = 0; n < KILL_WAIT * 10; n++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+# Create the per-test temp dir and install the cleanup trap.
+migtest_init() {
+    require_tool "$QEMU" "$PYTHON" jq
+    TESTDIR=$(mktemp -d "${TMPDIR:-/tmp}/migtest.XXXXXX") || die "mktemp failed"
+    trap migtest_cleanup EXIT
+    trap 'log "interrupted"; exit 1' INT TERM HUP
+}
+
+# qemu_start NAME ARGS...: start a QEMU named NAME in the background with
+# QMP on $TESTDIR/NAME.qmp, pid file $TESTDIR/NAME.pid and its output in
+# $TESTDIR/NAME.log; return once QMP answers.
+qemu_start() {
+    local name=$1 pid
+    shift
+    "$QEMU" -nodefaults -display none -accel tcg -name "$name" \
+        -qmp "unix:$TESTDIR/$name.qmp,server=on,wait=off" \
+        -pidfile "$TESTDIR/$name.pid" \
+        "$@" </dev/null >"$TESTDIR/$name.log" 2>&1 &
+    pid=$!
+    MIGTEST_PIDS+=("$pid")
+    if ! "$PYTHON" "$QMP_PY" wait "$TESTDIR/$name.qmp" "$QMP_WAIT"; then
+        cat "$TESTDIR/$name.log" >&2
+        die "QEMU $name did not answer on QMP within ${QMP_WAIT}s"
+    fi
+    # QEMU wrote the pid file before opening QMP; it must be the process we
+    # started (the background job execs QEMU directly).
+    [ "$(cat "$TESTDIR/$name.pid" 2>/dev/null)" = "$pid" ] ||
+        die "pid file of $name does not hold $pid"
+}
+
+# qemu_stop NAME: kill one QEMU by the pid in its pid file.
+qemu_stop() {
+    local pid
+    pid=$(cat "$TESTDIR/$1.pid" 2>/dev/null) || return 0
+    kill_pid "$pid"
+}
+
+# qmp NAME COMMAND [JSON-ARGS]: print the "return" member.
+qmp() {
+    local name=$1
+    shift
+    "$PYTHON" "$QMP_PY" "$TESTDIR/$name.qmp" "$@"
+}
+
+# hmp NAME 'COMMAND LINE': print the HMP text.
+hmp() {
+    "$PYTHON" "$QMP_PY" hmp "$TESTDIR/$1.qmp" "$2"
+}
+
+# qmp_py SUBCOMMAND NAME ARGS...: the other qmp.py subcommands on NAME.
+qmp_py() {
+    local sub=$1 name=$2
+    shift 2
+    "$PYTHON" "$QMP_PY" "$sub" "$TESTDIR/$name.qmp" "$@"
+}
+
+# set_caps NAME CAP...: switch migration capabilities on.
+set_caps() {
+    local name=$1 cap json=""
+    shift
+    for cap in "$@"; do
+        json+="${json:+,}{\"capability\":\"$cap\",\"state\":true}"
+    done
+    qmp "$name" migrate-set-capabilities "{\"capabilities\":[$json]}" >/dev/null ||
+        die "$name: cannot set capabilities $*"
+}
+
+# set_params NAME JSON: migrate-set-parameters.
+set_params() {
+    qmp "$1" migrate-set-parameters "$2" >/dev/null ||
+        die "$1: cannot set parameters $2"
+}
+
+# resolve_machine NAME MACHINE: the machine type name QEMU resolves
+# MACHINE (a name or an alias like "pc") to, according to query-machines.
+resolve_machine() {
+    qmp "$1" query-machines |
+        jq -r --arg m "$2" '[.[] | select(.name == $m or .alias == $m)][0].name // empty'
+}
+
+# start_incoming NAME: put a destination started with "-incoming defer"
+# on a loopback port picked by the kernel (no guessing of free ports) and
+# set INCOMING_PORT.  Not for $(...): die must end the test itself.
+INCOMING_PORT=""
+start_incoming() {
+    qmp "$1" migrate-incoming '{"uri":"tcp:127.0.0.1:0"}' >/dev/null ||
+        die "$1: migrate-incoming failed"
+    INCOMING_PORT=$(qmp "$1" query-migrate | jq -r '."socket-address"[0].port // empty')
+    [ -n "$INCOMING_PORT" ] || die "$1: no listening port in query-migrate"
+}
+
+# start_recorder DIR TARGET_PORT: run record.py relaying 127.0.0.1:<free>
+# to 127.0.0.1:TARGET_PORT, captures in DIR; set RECORDER_PORT and
+# RECORDER_PID.  Not for $(...): the pid must be recorded in this shell.
+RECORDER_PID=""
+RECORDER_DIR=""
+RECORDER_PORT=""
+start_recorder() {
+    local dir=$1 target=$2 n
+    mkdir -p "$dir"
+    RECORDER_DIR=$dir
+    "$PYTHON" "$RECORD_PY" --listen tcp:127.0.0.1:0 \
+        --target "tcp:127.0.0.1:$target" --dir "$dir" \
+        --port-file "$dir/port" --idle 1 --max-time 120 \
+        >"$dir/record.log" 2>&1 &
+    RECORDER_PID=$!
+    MIGTEST_PIDS+=("$RECORDER_PID")
+    for ((n = 0; n < 100; n++)); do
+        [ -s "$dir/port" ] && break
+        kill -0 "$RECORDER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -s "$dir/port" ] || { cat "$dir/record.log" >&2; die "record.py did not start"; }
+    RECORDER_PORT=$(cat "$dir/port")
+}
+
+# wait_recorder TIMEOUT: wait (bounded) for record.py to finish on its own
+# after the migration closed every connection; fail if it reports trouble.
+wait_recorder() {
+    local timeout=$1 n rc
+    for ((n = 0; n < timeout * 10; n++)); do
+        kill -0 "$RECORDER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$RECORDER_PID" 2>/dev/null && die "record.py still running after ${timeout}s"
+    wait "$RECORDER_PID"
+    rc=$?
+    [ "$rc" = 0 ] || { cat "$RECORDER_DIR/record.log" >&2; die "record.py exited $rc"; }
+}
+
+# make_dirty_rom FILE: write a 512-byte x86 option ROM whose init entry
+# never returns and keeps writing guest RAM, so that migrations have pages
+# to send again (xbzrle, postcopy requests).  SeaBIOS calls it during POST
+# in real mode.  Bytes written by hand; the disassembly is beside them.
+#
+# The CR4.PSE toggle is there for TCG: QEMU 7.2 marks a page dirty for
+# migration only on the first write through a fresh TLB entry, so without
+# a TLB flush each pass a page is seen dirty once and never again (seen on
+# real runs: 128 pages re-sent once, then nothing).
+make_dirty_rom() {
+    "$PYTHON" - "$1" <<'EOF'
+import sys
+code = bytes.fromhex(
+    "55aa01"        # 00 option ROM signature, length 1 x 512 bytes
+    "fa"            # 03 cli                  entry point; no interrupts
+    "0f20e0"        # 04 mov eax,cr4          pass: flush TCG's TLB by
+    "6683f010"      # 07 xor eax,0x10         toggling CR4.PSE (harmless
+    "0f22e0"        # 0b mov cr4,eax          without paging)
+    "b80010"        # 0e mov ax,0x1000        first page: 0x10000
+    "8ec0"          # 11 mov es,ax            page loop
+    "2666ff060000"  # 13 inc dword [es:0]     change 4 bytes of the page
+    "050001"        # 19 add ax,0x100         next 4 KiB page
+    "3d0090"        # 1c cmp ax,0x9000        up to 0x90000: 128 pages
+    "72f0"          # 1f jb 0x11
+    "ebe1"          # 21 jmp 0x04
+)
+rom = bytearray(512)
+rom[:len(code)] = code
+rom[511] = (-sum(rom)) & 0xFF     # SeaBIOS wants the bytes to sum to 0
+open(sys.argv[1], "wb").write(rom)
+EOF
+}
+# Pages the ROM above keeps dirty.
+DIRTY_ROM_PAGES=128
+
+# run_migdump OUT ARGS...: run "$MIGDUMP --json ARGS" into OUT (stderr in
+# OUT.err).  A non-zero exit is a failed check; the output is kept.
+run_migdump() {
+    local out=$1 rc
+    shift
+    "$MIGDUMP" --json "$@" >"$out" 2>"$out.err"
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
+        fail_check "migdump --json $* exited $rc: $(head -c 500 "$out.err")"
+        return 1
+    fi
+    jq -e . "$out" >/dev/null 2>&1 || { fail_check "migdump --json $* printed no JSON"; return 1; }
+    return 0
+}
+
+# check_eq DESCRIPTION ACTUAL EXPECTED: compare two JSON values (compact,
+# keys sorted), record a failure with both values when they differ.
+check_eq() {
+    local what=$1 a b
+    a=$(printf '%s' "$2" | jq -cS . 2>/dev/null) || a="(not JSON: $2)"
+    b=$(printf '%s' "$3" | jq -cS . 2>/dev/null) || b="(not JSON: $3)"
+    if [ "$a" = "$b" ]; then
+        log "ok: $what"
+    else
+        fail_check "$what: got $a, expected $b"
+    fi
+}
+
+# check_jq DESCRIPTION FILE JQ-EXPR [jq options]: the expression must be true.
+check_jq() {
+    local what=$1 file=$2 expr=$3
+    shift 3
+    if jq -e "$@" "$expr" "$file" >/dev/null 2>&1; then
+        log "ok: $what"
+    else
+        fail_check "$what: '$expr' is not true for $file"
+    fi
+}
+
+# jget FILE JQ-EXPR: one value from a JSON file, compact.
+jget() {
+    jq -c "$2" "$1"
+}
+
+# ---------------------------------------------------------------------------
+# QEMU's own facts, and checks of migdump's JSON against them.
+#
+# migdump --json (main channel) is an object with at least: version,
+# machine, capabilities[], target_page_bits, ramblocks[{name, length,
+# page_size, addr}], sections[{id, name, instance, version}], commands[
+# {name, ...}], pages{zero, normal, xbzrle, compressed}, eof, vmdesc, error.
+
+# collect_facts NAME MACHINE OUT: write what QEMU NAME reports about
+# itself and its finished outgoing migration to OUT (JSON): the machine
+# type MACHINE resolves to (query-machines), the QOM type of /machine,
+# "info ramblock", query-migrate, the CPUs and the PCI devices.  Call it
+# after the migration ended: the source stays alive in postmigrate.
+collect_facts() {
+    local name=$1 machine=$2 out=$3 resolved qom
+    resolved=$(resolve_machine "$name" "$machine")
+    [ -n "$resolved" ] || die "$name: query-machines does not know $machine"
+    qom=$(qmp "$name" qom-get '{"path":"/machine","property":"type"}') ||
+        die "$name: qom-get /machine type failed"
+    qmp_py ramblocks "$name" >"$out.ramblocks" || die "$name: info ramblock failed"
+    qmp "$name" query-migrate >"$out.migrate" || die "$name: query-migrate failed"
+    qmp "$name" query-cpus-fast >"$out.cpus" || die "$name: query-cpus-fast failed"
+    qmp "$name" query-pci >"$out.pci" || die "$name: query-pci failed"
+    jq -n --arg resolved "$resolved" --argjson qom "$qom" \
+        --slurpfile rb "$out.ramblocks" --slurpfile mig "$out.migrate" \
+        --slurpfile cpus "$out.cpus" --slurpfile pci "$out.pci" \
+        '{machine: $resolved, qom_type: $qom, ramblocks: $rb[0],
+          migrate: $mig[0], cpus: $cpus[0], pci: $pci[0]}' >"$out" ||
+        die "cannot write $out"
+}
+
+# check_stream_basics OUT: a complete, cleanly decoded precopy stream.
+check_stream_basics() {
+    local out=$1
+    check_eq "error is null" "$(jget "$out" .error)" null
+    check_eq "stream version" "$(jget "$out" .version)" 3
+    check_eq "stream ends with EOF" "$(jget "$out" .eof)" true
+    check_eq "ram section: instance 0, version 4 (ram.c)" \
+        "$(jget "$out" '[.sections[] | select(.name == "ram") | {instance, version}]')" \
+        '[{"instance":0,"version":4}]'
+    check_eq "no target-page-bits subsection on x86" "$(jget "$out" .target_page_bits)" null
+}
+
+# check_machine OUT FACTS: the configuration section names the machine
+# type QEMU resolved -M to, which is also /machine's QOM type.
+check_machine() {
+    local out=$1 facts=$2
+    check_eq "machine is what query-machines resolves -M to" \
+        "$(jget "$out" .machine)" "$(jget "$facts" .machine)"
+    check_eq "machine + '-machine' is the QOM type of /machine" \
+        "$(jget "$out" '.machine + "-machine"')" "$(jget "$facts" .qom_type)"
+}
+
+# check_ramblocks OUT FACTS: the RAM block list of the setup section is
+# "info ramblock" on the source: same names, same order (both walk
+# ram_list), length = the Used column.  Every block is migratable in the
+# configurations these tests use.
+check_ramblocks() {
+    local out=$1 facts=$2
+    check_eq "ramblocks = info ramblock (name, Used)" \
+        "$(jget "$out" '[.ramblocks[] | {name, length}]')" \
+        "$(jget "$facts" '[.ramblocks[] | {name, length: .used}]')"
+}
+
+# check_page_counters OUT FACTS: page records in the stream against the
+# source's query-migrate counters.  In 7.2 these are exact: "normal" is
+# incremented once per PAGE record (save_normal_page) and per page queued
+# to multifd, "duplicate" once per ZERO record, "xbzrle-cache.pages" once
+# per XBZRLE record, "compression.pages" once per COMPRESS_PAGE record
+# (update_compress_thread_counts; zero pages found by compress threads go
+# to "duplicate").  An xbzrle page that overflows is sent and counted as
+# normal; an unchanged one is neither sent nor counted.
+check_page_counters() {
+    local out=$1 facts=$2
+    check_eq "pages.normal = query-migrate ram.normal" \
+        "$(jget "$out" .pages.normal)" "$(jget "$facts" .migrate.ram.normal)"
+    check_eq "pages.zero = query-migrate ram.duplicate" \
+        "$(jget "$out" .pages.zero)" "$(jget "$facts" .migrate.ram.duplicate)"
+    check_eq "pages.xbzrle = query-migrate xbzrle-cache.pages" \
+        "$(jget "$out" .pages.xbzrle)" "$(jget "$facts" '.migrate."xbzrle-cache".pages // 0')"
+    check_eq "pages.compressed = query-migrate compression.pages" \
+        "$(jget "$out" .pages.compressed)" "$(jget "$facts" '.migrate.compression.pages // 0')"
+}
+
+# check_migration_completed FACTS: the source says the migration is done.
+check_migration_completed() {
+    check_eq "source query-migrate status" "$(jget "$1" .migrate.status)" '"completed"'
+}
+
+# command_names OUT: the command names in stream order, as a JSON list.
+command_names() {
+    jget "$1" '[.commands[].name]'
+}
