@@ -1,0 +1,397 @@
+/*
+ * facts.c - construction of MpFacts, the parser of HMP "info ramblock" and
+ * the JSON profile format that `migproxy probe` writes.
+ */
+#include "facts.h"
+
+#include <json-glib/json-glib.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+G_DEFINE_QUARK(mp-facts-error-quark, mp_facts_error)
+
+static void ramblock_free(gpointer p)
+{
+    MpRamBlock *rb = p;
+
+    g_free(rb->name);
+    g_free(rb);
+}
+
+MpFacts *mp_facts_new(MpFactsOrigin origin)
+{
+    MpFacts *f = g_new0(MpFacts, 1);
+
+    f->origin = origin;
+    f->caps = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    f->ramblocks = g_ptr_array_new_with_free_func(ramblock_free);
+    f->announced_caps = g_ptr_array_new_with_free_func(g_free);
+    f->prefix_certain = true;
+    return f;
+}
+
+void mp_facts_free(MpFacts *facts)
+{
+    if (!facts) {
+        return;
+    }
+    g_free(facts->machine);
+    g_free(facts->multifd_compression);
+    g_hash_table_unref(facts->caps);
+    g_ptr_array_unref(facts->ramblocks);
+    g_ptr_array_unref(facts->announced_caps);
+    g_free(facts);
+}
+
+void mp_facts_set_cap(MpFacts *facts, const char *name, bool on)
+{
+    g_hash_table_replace(facts->caps, g_strdup(name), GINT_TO_POINTER(on ? 1 : 0));
+}
+
+bool mp_facts_get_cap(const MpFacts *facts, const char *name, bool *on)
+{
+    gpointer value;
+
+    if (g_hash_table_lookup_extended(facts->caps, name, NULL, &value)) {
+        *on = GPOINTER_TO_INT(value) != 0;
+        return true;
+    }
+    if (facts->caps_complete) {
+        *on = false;
+        return true;
+    }
+    return false;
+}
+
+MpRamBlock *mp_facts_add_ramblock(MpFacts *facts, const char *name,
+                                  uint64_t used_length)
+{
+    MpRamBlock *rb = g_new0(MpRamBlock, 1);
+
+    rb->name = g_strdup(name);
+    rb->used_length = used_length;
+    g_ptr_array_add(facts->ramblocks, rb);
+    return rb;
+}
+
+const MpRamBlock *mp_facts_find_ramblock(const MpFacts *facts,
+                                         const char *name)
+{
+    for (guint i = 0; i < facts->ramblocks->len; i++) {
+        const MpRamBlock *rb = g_ptr_array_index(facts->ramblocks, i);
+
+        if (strcmp(rb->name, name) == 0) {
+            return rb;
+        }
+    }
+    return NULL;
+}
+
+uint64_t mp_facts_ram_size(const MpFacts *facts)
+{
+    uint64_t sum = 0;
+
+    for (guint i = 0; i < facts->ramblocks->len; i++) {
+        const MpRamBlock *rb = g_ptr_array_index(facts->ramblocks, i);
+
+        sum += rb->used_length;
+    }
+    return sum;
+}
+
+/* "4 KiB", "2 MiB", "1 GiB" as HMP's size_to_str prints page sizes. */
+static bool parse_hmp_size(const char *number, const char *unit, uint64_t *out)
+{
+    static const struct { const char *unit; uint64_t mult; } units[] = {
+        { "B", 1 }, { "KiB", 1ull << 10 }, { "MiB", 1ull << 20 },
+        { "GiB", 1ull << 30 }, { "TiB", 1ull << 40 },
+    };
+    char *end;
+    double value = g_ascii_strtod(number, &end);
+
+    if (end == number || *end != '\0' || value <= 0) {
+        return false;
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(units); i++) {
+        if (strcmp(unit, units[i].unit) == 0) {
+            *out = (uint64_t)(value * (double)units[i].mult + 0.5);
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool parse_hex(const char *text, uint64_t *out)
+{
+    char *end;
+
+    if (!g_str_has_prefix(text, "0x")) {
+        return false;
+    }
+    errno = 0;
+    *out = g_ascii_strtoull(text + 2, &end, 16);
+    return errno == 0 && end != text + 2 && *end == '\0';
+}
+
+bool mp_facts_parse_info_ramblock(MpFacts *facts, const char *text,
+                                  GError **error)
+{
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    bool header_seen = false;
+
+    for (guint i = 0; lines[i]; i++) {
+        g_autofree char *line = g_strstrip(g_strdup(lines[i]));
+        g_auto(GStrv) cols = NULL;
+        const char *field[6];
+        guint n = 0;
+        uint64_t psize, offset, used, total;
+        MpRamBlock *rb;
+
+        if (!*line) {
+            continue;
+        }
+        if (g_str_has_prefix(line, "Block Name")) {
+            header_seen = true;
+            continue;
+        }
+        if (!header_seen) {
+            continue;
+        }
+        /*
+         * Block names never contain spaces (they are idstrs); so a row is
+         * exactly: name, size number, size unit, offset, used, total.
+         */
+        cols = g_strsplit_set(line, " \t", -1);
+        for (guint j = 0; cols[j] && n < G_N_ELEMENTS(field); j++) {
+            if (*cols[j]) {
+                field[n++] = cols[j];
+            }
+        }
+        if (n < G_N_ELEMENTS(field) ||
+            !parse_hmp_size(field[1], field[2], &psize) ||
+            !parse_hex(field[3], &offset) || !parse_hex(field[4], &used) ||
+            !parse_hex(field[5], &total)) {
+            g_set_error(error, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE,
+                        "info ramblock: cannot read row %u: '%s'", i, line);
+            return false;
+        }
+        rb = mp_facts_add_ramblock(facts, field[0], used);
+        rb->has_max_length = true;
+        rb->max_length = total;
+        rb->has_page_size = true;
+        rb->page_size = psize;
+    }
+    if (!header_seen) {
+        g_set_error(error, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE,
+                    "info ramblock: no 'Block Name' header in the reply");
+        return false;
+    }
+    facts->ramblocks_complete = true;
+    return true;
+}
+
+static void add_u64_or_null(JsonBuilder *b, const char *name, bool has,
+                            uint64_t value)
+{
+    json_builder_set_member_name(b, name);
+    if (has) {
+        json_builder_add_int_value(b, (gint64)value);
+    } else {
+        json_builder_add_null_value(b);
+    }
+}
+
+char *mp_facts_to_json(const MpFacts *facts)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autoptr(GList) names = g_hash_table_get_keys(facts->caps);
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "migproxy_profile");
+    json_builder_add_int_value(b, 1);
+    json_builder_set_member_name(b, "machine");
+    if (facts->machine) {
+        json_builder_add_string_value(b, facts->machine);
+    } else {
+        json_builder_add_null_value(b);
+    }
+    add_u64_or_null(b, "target_page_bits", facts->has_page_bits, facts->page_bits);
+    add_u64_or_null(b, "host_page_size", facts->has_host_page_size,
+                    facts->host_page_size);
+
+    names = g_list_sort(names, (GCompareFunc)strcmp);
+    json_builder_set_member_name(b, "capabilities");
+    json_builder_begin_object(b);
+    for (GList *l = names; l; l = l->next) {
+        bool on = false;
+
+        mp_facts_get_cap(facts, l->data, &on);
+        json_builder_set_member_name(b, l->data);
+        json_builder_add_boolean_value(b, on);
+    }
+    json_builder_end_object(b);
+
+    json_builder_set_member_name(b, "parameters");
+    json_builder_begin_object(b);
+    if (facts->has_multifd_channels) {
+        json_builder_set_member_name(b, "multifd-channels");
+        json_builder_add_int_value(b, facts->multifd_channels);
+    }
+    if (facts->multifd_compression) {
+        json_builder_set_member_name(b, "multifd-compression");
+        json_builder_add_string_value(b, facts->multifd_compression);
+    }
+    json_builder_end_object(b);
+
+    json_builder_set_member_name(b, "ramblocks");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < facts->ramblocks->len; i++) {
+        const MpRamBlock *rb = g_ptr_array_index(facts->ramblocks, i);
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "name");
+        json_builder_add_string_value(b, rb->name);
+        add_u64_or_null(b, "used_length", true, rb->used_length);
+        add_u64_or_null(b, "max_length", rb->has_max_length, rb->max_length);
+        add_u64_or_null(b, "page_size", rb->has_page_size, rb->page_size);
+        add_u64_or_null(b, "addr", rb->has_addr, rb->addr);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+
+    root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    json_generator_set_pretty(gen, TRUE);
+    return json_generator_to_data(gen, NULL);
+}
+
+/* Reads an optional non-negative integer member; FALSE when malformed. */
+static bool get_u64_member(JsonObject *obj, const char *name, bool *has,
+                           uint64_t *out, GError **error)
+{
+    JsonNode *node = json_object_get_member(obj, name);
+
+    *has = false;
+    if (!node || JSON_NODE_HOLDS_NULL(node)) {
+        return true;
+    }
+    if (!JSON_NODE_HOLDS_VALUE(node) ||
+        json_node_get_value_type(node) != G_TYPE_INT64 ||
+        json_node_get_int(node) < 0) {
+        g_set_error(error, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE,
+                    "profile: member '%s' must be a non-negative integer or null",
+                    name);
+        return false;
+    }
+    *has = true;
+    *out = (uint64_t)json_node_get_int(node);
+    return true;
+}
+
+MpFacts *mp_facts_from_json(const char *text, gssize length, GError **error)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(MpFacts) facts = mp_facts_new(MP_FACTS_FROM_PROFILE);
+    JsonNode *root;
+    JsonObject *obj, *caps, *params;
+    JsonArray *blocks;
+    uint64_t value;
+    bool has;
+
+    if (!json_parser_load_from_data(parser, text, length, error)) {
+        return NULL;
+    }
+    root = json_parser_get_root(parser);
+    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+        g_set_error(error, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE,
+                    "profile: the top level must be a JSON object");
+        return NULL;
+    }
+    obj = json_node_get_object(root);
+    if (json_object_get_int_member_with_default(obj, "migproxy_profile", 0) != 1) {
+        g_set_error(error, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE,
+                    "profile: \"migproxy_profile\": 1 missing (not a profile written by migproxy probe?)");
+        return NULL;
+    }
+    if (json_object_has_member(obj, "machine") &&
+        !json_object_get_null_member(obj, "machine")) {
+        const char *m = json_object_get_string_member_with_default(obj, "machine", NULL);
+
+        if (!m) {
+            g_set_error(error, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE,
+                        "profile: \"machine\" must be a string");
+            return NULL;
+        }
+        facts->machine = g_strdup(m);
+    }
+    if (!get_u64_member(obj, "target_page_bits", &has, &value, error)) {
+        return NULL;
+    }
+    facts->has_page_bits = has;
+    facts->page_bits = (uint32_t)value;
+    if (!get_u64_member(obj, "host_page_size", &has, &value, error)) {
+        return NULL;
+    }
+    facts->has_host_page_size = has;
+    facts->host_page_size = value;
+
+    caps = json_object_get_object_member(obj, "capabilities");
+    if (caps) {
+        g_autoptr(GList) members = json_object_get_members(caps);
+
+        for (GList *l = members; l; l = l->next) {
+            JsonNode *n = json_object_get_member(caps, l->data);
+
+            if (!JSON_NODE_HOLDS_VALUE(n) ||
+                json_node_get_value_type(n) != G_TYPE_BOOLEAN) {
+                g_set_error(error, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE,
+                            "profile: capability '%s' must be true or false",
+                            (const char *)l->data);
+                return NULL;
+            }
+            mp_facts_set_cap(facts, l->data, json_node_get_boolean(n));
+        }
+        facts->caps_complete = true;
+    }
+    params = json_object_get_object_member(obj, "parameters");
+    if (params) {
+        if (!get_u64_member(params, "multifd-channels", &has, &value, error)) {
+            return NULL;
+        }
+        facts->has_multifd_channels = has;
+        facts->multifd_channels = (uint32_t)value;
+        facts->multifd_compression = g_strdup(
+            json_object_get_string_member_with_default(params, "multifd-compression", NULL));
+    }
+    blocks = json_object_get_array_member(obj, "ramblocks");
+    if (blocks) {
+        for (guint i = 0; i < json_array_get_length(blocks); i++) {
+            JsonObject *bo = json_array_get_object_element(blocks, i);
+            const char *name;
+            MpRamBlock *rb;
+
+            name = bo ? json_object_get_string_member_with_default(bo, "name", NULL) : NULL;
+            if (!name || !get_u64_member(bo, "used_length", &has, &value, error) || !has) {
+                if (error && !*error) {
+                    g_set_error(error, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE,
+                                "profile: ramblocks[%u] needs \"name\" and \"used_length\"", i);
+                }
+                return NULL;
+            }
+            rb = mp_facts_add_ramblock(facts, name, value);
+            if (!get_u64_member(bo, "max_length", &rb->has_max_length,
+                                &rb->max_length, error) ||
+                !get_u64_member(bo, "page_size", &rb->has_page_size,
+                                &rb->page_size, error) ||
+                !get_u64_member(bo, "addr", &rb->has_addr, &rb->addr, error)) {
+                return NULL;
+            }
+        }
+        facts->ramblocks_complete = true;
+    }
+    return g_steal_pointer(&facts);
+}

@@ -1,0 +1,199 @@
+/*
+ * findings.c - the table of finding codes and the report that collects
+ * findings.  Adding a code: add it here, then document it in FINDINGS.md
+ * (tests/proxy/test-policy checks that both agree).
+ */
+#include "findings.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+static const MpFindingCode codes[] = {
+    /* the stream itself */
+    { "stream-not-migration", MP_SEVERITY_ERROR, "the main connection does not start with QEMU's magic" },
+    { "stream-version", MP_SEVERITY_ERROR, "stream version other than 3" },
+    { "stream-no-configuration", MP_SEVERITY_ERROR, "no configuration section after the header" },
+    { "stream-undecodable", MP_SEVERITY_ERROR, "the decoder could not follow the stream's prefix" },
+    { "stream-undecodable-late", MP_SEVERITY_WARNING, "the decoder could not follow the stream after the gate" },
+    { "stream-uncertain-prefix", MP_SEVERITY_ERROR, "a prefix boundary had to be guessed" },
+    { "stream-truncated-prefix", MP_SEVERITY_ERROR, "the source closed before the prefix was complete" },
+    /* QEMU's own incoming checks */
+    { "machine-type", MP_SEVERITY_ERROR, "machine types differ" },
+    { "target-page-bits", MP_SEVERITY_ERROR, "target page bits differ" },
+    { "capability-unknown", MP_SEVERITY_ERROR, "the stream announces a capability the destination does not know" },
+    { "capability-mismatch", MP_SEVERITY_ERROR, "a capability QEMU validates is on at one side only" },
+    { "ramblock-missing", MP_SEVERITY_ERROR, "the source sends a RAM block the destination does not have" },
+    { "ramblock-size", MP_SEVERITY_ERROR, "a RAM block's length differs and the block cannot be resized" },
+    { "ramblock-too-large", MP_SEVERITY_ERROR, "a resizable RAM block is longer than the destination's maximum" },
+    { "ramblock-resized", MP_SEVERITY_INFO, "a resizable RAM block differs within its maximum (QEMU resizes it)" },
+    { "ramblock-page-size", MP_SEVERITY_ERROR, "a RAM block's page size differs under postcopy" },
+    { "ramblock-addr", MP_SEVERITY_ERROR, "a RAM block's address differs under x-ignore-shared" },
+    { "postcopy-advise", MP_SEVERITY_ERROR, "postcopy advised by the source, postcopy-ram off at the destination (or the reverse)" },
+    { "postcopy-page-size", MP_SEVERITY_ERROR, "postcopy page sizes differ" },
+    /* what QEMU 7.2 cannot see from one side */
+    { "ramblock-extra", MP_SEVERITY_WARNING, "the destination has a RAM block the source does not send" },
+    { "multifd-one-side", MP_SEVERITY_ERROR, "multifd is on at one side only" },
+    { "multifd-channels", MP_SEVERITY_ERROR, "multifd channel counts differ" },
+    { "multifd-compression", MP_SEVERITY_ERROR, "multifd compression methods differ" },
+    { "capability-differs", MP_SEVERITY_ERROR, "a capability both sides must share is on at one side only" },
+    { "capability-differs-harmless", MP_SEVERITY_INFO, "a capability differs that one side may set alone" },
+    { "preempt-channel", MP_SEVERITY_ERROR, "postcopy-preempt on at one side only" },
+    { "source-facts-partial", MP_SEVERITY_INFO, "no --source-qmp: only the capabilities the stream shows were compared" },
+    /* operator's policy */
+    { "policy-machine-type", MP_SEVERITY_ERROR, "machine type not in the policy's allowed list" },
+    { "policy-ram-size", MP_SEVERITY_ERROR, "RAM larger than the policy allows" },
+    { "policy-capability-required", MP_SEVERITY_ERROR, "a capability the policy requires is off" },
+    { "policy-capability-forbidden", MP_SEVERITY_ERROR, "a capability the policy forbids is on" },
+    /* after the gate */
+    { "section-unknown-late", MP_SEVERITY_WARNING, "a late section is not in the destination's facts" },
+    { "destination-failed", MP_SEVERITY_ERROR, "the destination broke off the migration" },
+    { "source-failed", MP_SEVERITY_ERROR, "the source broke off the migration" },
+    { "destination-unreachable", MP_SEVERITY_ERROR, "the destination could not be contacted after acceptance" },
+    { NULL, 0, NULL },
+};
+
+const MpFindingCode *mp_finding_codes(void)
+{
+    return codes;
+}
+
+const MpFindingCode *mp_finding_code_lookup(const char *code)
+{
+    for (const MpFindingCode *c = codes; c->code; c++) {
+        if (strcmp(c->code, code) == 0) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+const char *mp_severity_name(MpSeverity severity)
+{
+    switch (severity) {
+    case MP_SEVERITY_INFO: return "info";
+    case MP_SEVERITY_WARNING: return "warning";
+    case MP_SEVERITY_ERROR: return "error";
+    }
+    return "unknown";
+}
+
+bool mp_severity_from_name(const char *name, MpSeverity *out)
+{
+    for (MpSeverity s = MP_SEVERITY_INFO; s <= MP_SEVERITY_ERROR; s++) {
+        if (strcmp(name, mp_severity_name(s)) == 0) {
+            *out = s;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *mp_verdict_name(MpVerdict verdict)
+{
+    return verdict == MP_VERDICT_ACCEPT ? "accept" : "reject";
+}
+
+struct MpReport {
+    GPtrArray *findings;
+    GHashTable *overrides;      /* code -> GINT_TO_POINTER(severity + 1) */
+};
+
+static void finding_free(gpointer p)
+{
+    MpFinding *f = p;
+
+    g_free(f->subject);
+    g_free(f->source);
+    g_free(f->destination);
+    g_free(f->message);
+    g_free(f->hint);
+    g_free(f);
+}
+
+MpReport *mp_report_new(void)
+{
+    MpReport *r = g_new0(MpReport, 1);
+
+    r->findings = g_ptr_array_new_with_free_func(finding_free);
+    r->overrides = g_hash_table_new(g_str_hash, g_str_equal);
+    return r;
+}
+
+void mp_report_free(MpReport *report)
+{
+    if (!report) {
+        return;
+    }
+    g_ptr_array_unref(report->findings);
+    g_hash_table_unref(report->overrides);
+    g_free(report);
+}
+
+void mp_report_override_severity(MpReport *report, const char *code,
+                                 MpSeverity severity)
+{
+    const MpFindingCode *c = mp_finding_code_lookup(code);
+
+    g_return_if_fail(c != NULL);
+    /* the table's string outlives the report */
+    g_hash_table_replace(report->overrides, (gpointer)c->code,
+                         GINT_TO_POINTER(severity + 1));
+}
+
+MpFinding *mp_report_add(MpReport *report, const char *code,
+                         const char *subject, const char *source,
+                         const char *destination, const char *hint,
+                         const char *message_format, ...)
+{
+    const MpFindingCode *c = mp_finding_code_lookup(code);
+    MpFinding *f;
+    gpointer override;
+    va_list ap;
+
+    g_return_val_if_fail(c != NULL, NULL);
+    f = g_new0(MpFinding, 1);
+    f->code = c->code;
+    f->severity = c->default_severity;
+    override = g_hash_table_lookup(report->overrides, c->code);
+    if (override) {
+        f->severity = (MpSeverity)(GPOINTER_TO_INT(override) - 1);
+    }
+    f->subject = g_strdup(subject);
+    f->source = g_strdup(source);
+    f->destination = g_strdup(destination);
+    f->hint = g_strdup(hint);
+    va_start(ap, message_format);
+    f->message = g_strdup_vprintf(message_format, ap);
+    va_end(ap);
+    g_ptr_array_add(report->findings, f);
+    return f;
+}
+
+guint mp_report_count(const MpReport *report)
+{
+    return report->findings->len;
+}
+
+const MpFinding *mp_report_get(const MpReport *report, guint index)
+{
+    g_return_val_if_fail(index < report->findings->len, NULL);
+    return g_ptr_array_index(report->findings, index);
+}
+
+guint mp_report_count_severity(const MpReport *report, MpSeverity severity)
+{
+    guint n = 0;
+
+    for (guint i = 0; i < report->findings->len; i++) {
+        const MpFinding *f = g_ptr_array_index(report->findings, i);
+
+        n += f->severity == severity;
+    }
+    return n;
+}
+
+MpVerdict mp_report_verdict(const MpReport *report)
+{
+    return mp_report_count_severity(report, MP_SEVERITY_ERROR) ? MP_VERDICT_REJECT
+                                                               : MP_VERDICT_ACCEPT;
+}

@@ -1,0 +1,203 @@
+/*
+ * main.c - the migproxy command: the daemon (`migproxy --listen ...`) and
+ * `migproxy probe --qmp ADDR`, which writes a destination profile.
+ * Exit status: 0 completed (or probe written, or a dry run that would
+ * accept), 1 rejected, 2 usage or I/O error or a migration that failed
+ * after the gate.
+ */
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "events.h"
+#include "facts.h"
+#include "proxy.h"
+#include "qmp.h"
+
+static int run_probe(int argc, char **argv)
+{
+    g_autofree char *qmp_uri = NULL;
+    g_autofree char *output = NULL;
+    gint timeout = 5;
+    GOptionEntry entries[] = {
+        { "qmp", 0, 0, G_OPTION_ARG_STRING, &qmp_uri, "QMP of the waiting destination", "ADDR" },
+        { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "write the profile here (default: stdout)", "FILE" },
+        { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout, "seconds for each QMP step (default 5)", "S" },
+        { NULL, 0, 0, 0, NULL, NULL, NULL },
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("- write a destination profile");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(MpQmp) qmp = NULL;
+    g_autoptr(MpFacts) facts = NULL;
+    g_autofree char *json = NULL;
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &error) || !qmp_uri || argc > 1 ||
+        timeout <= 0) {
+        fprintf(stderr, "migproxy probe: %s\n", error ? error->message
+                : "usage: migproxy probe --qmp ADDR [--output FILE]");
+        return 2;
+    }
+    qmp = mp_qmp_connect(qmp_uri, (guint)timeout, &error);
+    if (qmp) {
+        facts = mp_qmp_probe(qmp, MP_FACTS_FROM_QMP, &error);
+    }
+    if (!facts) {
+        fprintf(stderr, "migproxy probe: %s\n", error->message);
+        return 2;
+    }
+    json = mp_facts_to_json(facts);
+    if (output) {
+        g_autofree char *text = g_strconcat(json, "\n", NULL);
+
+        if (!g_file_set_contents(output, text, -1, &error)) {
+            fprintf(stderr, "migproxy probe: %s\n", error->message);
+            return 2;
+        }
+    } else {
+        printf("%s\n", json);
+    }
+    return 0;
+}
+
+static gboolean on_signal(gpointer data)
+{
+    g_main_loop_quit(data);
+    return G_SOURCE_CONTINUE;
+}
+
+int main(int argc, char **argv)
+{
+    g_auto(GStrv) listen = NULL;
+    g_auto(GStrv) connect_to = NULL;
+    g_auto(GStrv) dest_qmp = NULL;
+    g_auto(GStrv) dest_profile = NULL;
+    g_autofree char *source_qmp = NULL;
+    g_autofree char *policy_file = NULL;
+    g_autofree char *events_file = NULL;
+    gboolean once = FALSE, dry_run = FALSE, checksum = FALSE;
+    gint settle_ms = 300;
+    GOptionEntry entries[] = {
+        { "listen", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &listen,
+          "where the source migrates to (tcp:HOST:PORT or unix:PATH); repeatable, "
+          "paired in order with --connect", "ADDR" },
+        { "connect", 'c', 0, G_OPTION_ARG_STRING_ARRAY, &connect_to,
+          "where the destination waits with -incoming", "ADDR" },
+        { "dest-qmp", 0, 0, G_OPTION_ARG_STRING_ARRAY, &dest_qmp,
+          "QMP of the destination (facts and outcome); one per --connect", "ADDR" },
+        { "dest-profile", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &dest_profile,
+          "destination facts written by `migproxy probe`; one per --connect", "FILE" },
+        { "source-qmp", 0, 0, G_OPTION_ARG_STRING, &source_qmp,
+          "QMP of the source: its full capabilities and parameters", "ADDR" },
+        { "policy", 0, 0, G_OPTION_ARG_FILENAME, &policy_file,
+          "the operator's rules (key file, see policy/FINDINGS.md)", "FILE" },
+        { "events", 0, 0, G_OPTION_ARG_FILENAME, &events_file,
+          "JSON lines for programs ('-' for standard output)", "FILE" },
+        { "once", 0, 0, G_OPTION_ARG_NONE, &once,
+          "handle one migration, then exit 0 completed, 1 rejected, 2 error", NULL },
+        { "dry-run", 0, 0, G_OPTION_ARG_NONE, &dry_run,
+          "never contact the destination: judge, report, close the source", NULL },
+        { "checksum", 0, 0, G_OPTION_ARG_NONE, &checksum,
+          "sha256 of each direction of each connection in the end event", NULL },
+        { "settle-ms", 0, 0, G_OPTION_ARG_INT, &settle_ms,
+          "wait this long after the prefix for the source's other channels (default 300)", "MS" },
+        { NULL, 0, 0, 0, NULL, NULL, NULL },
+    };
+    g_autoptr(GOptionContext) ctx = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(MpPolicy) policy = NULL;
+    g_autoptr(GMainLoop) loop = NULL;
+    MpEvents *events;
+    MpProxy *proxy;
+    MpProxyConfig config = { 0 };
+    guint n_routes;
+    int status;
+
+    setlocale(LC_ALL, "");
+    if (argc > 1 && strcmp(argv[1], "probe") == 0) {
+        return run_probe(argc - 1, argv + 1);
+    }
+    ctx = g_option_context_new("- gate QEMU live migrations between two VMMs");
+    g_option_context_set_description(ctx,
+        "Also: migproxy probe --qmp ADDR [--output FILE]   write a destination profile\n");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+        fprintf(stderr, "migproxy: %s\n", error->message);
+        return 2;
+    }
+    n_routes = listen ? g_strv_length(listen) : 0;
+    if (argc > 1 || n_routes == 0 || !connect_to || g_strv_length(connect_to) != n_routes ||
+        (dest_qmp && g_strv_length(dest_qmp) != n_routes) ||
+        (dest_profile && g_strv_length(dest_profile) != n_routes) ||
+        (dest_qmp && dest_profile) || settle_ms < 0) {
+        fprintf(stderr, "usage: migproxy --listen ADDR --connect ADDR [--dest-qmp ADDR | "
+                "--dest-profile FILE] [--source-qmp ADDR] [--policy FILE] [--events FILE|-] "
+                "[--once] [--dry-run]\n(--listen, --connect and --dest-* pair up in order)\n");
+        return 2;
+    }
+    if (policy_file) {
+        policy = mp_policy_load_file(policy_file, &error);
+        if (!policy) {
+            fprintf(stderr, "migproxy: --policy %s: %s\n", policy_file, error->message);
+            return 2;
+        }
+    }
+    events = mp_events_new(events_file, &error);
+    if (!events) {
+        fprintf(stderr, "migproxy: %s\n", error->message);
+        return 2;
+    }
+    loop = g_main_loop_new(NULL, FALSE);
+    config.events = events;
+    config.policy = policy;
+    config.once = once;
+    config.dry_run = dry_run;
+    config.checksum = checksum;
+    config.settle_ms = (guint)settle_ms;
+    proxy = mp_proxy_new(&config, loop);
+    for (guint i = 0; i < n_routes; i++) {
+        MpRouteConfig route = {
+            .listen = listen[i],
+            .connect = connect_to[i],
+            .dest_qmp = dest_qmp ? dest_qmp[i] : NULL,
+            .source_qmp = source_qmp,
+        };
+
+        if (dest_profile) {
+            g_autofree char *text = NULL;
+            gsize length;
+
+            if (!g_file_get_contents(dest_profile[i], &text, &length, &error) ||
+                !(route.dest_profile = mp_facts_from_json(text, (gssize)length, &error))) {
+                fprintf(stderr, "migproxy: --dest-profile %s: %s\n", dest_profile[i],
+                        error->message);
+                return 2;
+            }
+        }
+        if (!mp_proxy_add_route(proxy, &route, &error)) {
+            fprintf(stderr, "migproxy: %s\n", error->message);
+            return 2;
+        }
+        {
+            JsonObject *o = mp_events_begin("listening", 0);
+            const char *real = mp_proxy_route_listen(proxy, i);
+            g_autofree char *human = g_strdup_printf("listening on %s, destination %s%s",
+                                                     real, connect_to[i],
+                                                     dry_run ? " (dry run: never contacted)" : "");
+
+            json_object_set_string_member(o, "listen", real);
+            json_object_set_string_member(o, "connect", connect_to[i]);
+            mp_events_emit(events, o, human);
+        }
+    }
+    g_unix_signal_add(SIGINT, on_signal, loop);
+    g_unix_signal_add(SIGTERM, on_signal, loop);
+    g_main_loop_run(loop);
+    status = mp_proxy_exit_status(proxy);
+    mp_proxy_free(proxy);
+    mp_events_free(events);
+    return status < 0 ? 0 : status;
+}

@@ -1,0 +1,1450 @@
+/*
+ * proxy.c - routes, sessions, channels and legs; see proxy.h for how they
+ * work together.  Names: a *channel* is one connection from the source and
+ * its counterpart to the destination; a *leg* is one direction of a channel
+ * (up: source to destination, down: destination to source).
+ */
+#include "proxy.h"
+
+#include <gio/gunixsocketaddress.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "decoder.h"
+#include "qmp.h"
+#include "uri.h"
+
+typedef struct Session Session;
+typedef struct Channel Channel;
+typedef struct Route Route;
+
+typedef enum {
+    CH_UNKNOWN,
+    CH_MAIN,
+    CH_MULTIFD,
+    CH_PREEMPT,
+} ChannelKind;
+
+static const char *channel_kind_name(ChannelKind k)
+{
+    switch (k) {
+    case CH_MAIN: return "main";
+    case CH_MULTIFD: return "multifd";
+    case CH_PREEMPT: return "preempt";
+    case CH_UNKNOWN: break;
+    }
+    return "unknown";
+}
+
+typedef struct {
+    Channel *ch;
+    bool up;                    /* source -> destination */
+    GInputStream *in;
+    GOutputStream *out;         /* NULL until the other end exists */
+    guint8 *buf;
+    GByteArray *held;           /* read, not yet written */
+    gsize pending;              /* bytes of buf being written */
+    bool reading, writing, eof, shut;
+    bool flushing_held;
+    MigDecoder *dec;
+    bool dec_failed;
+    uint64_t bytes;             /* written to the other end */
+    GChecksum *sum;
+} Leg;
+
+struct Channel {
+    Session *s;                 /* NULL until classified */
+    Route *route;
+    guint index;
+    ChannelKind kind;
+    GSocketConnection *src, *dst;
+    Leg up, down;
+    bool closed;
+    bool connecting;
+};
+
+typedef enum {
+    S_HOLDING,                  /* reading the prefix */
+    S_SETTLING,                 /* prefix read: gathering facts, late channels */
+    S_CONNECTING,               /* accepted: connecting to the destination */
+    S_FORWARDING,
+    S_FINISHING,                /* every channel closed: finding the outcome */
+    S_DONE,
+} SessionState;
+
+struct Session {
+    gint ref;
+    MpProxy *proxy;
+    Route *route;
+    guint id;
+    SessionState state;
+    GPtrArray *channels;        /* Channel *, arrival order, main first */
+    GCancellable *cancel;
+    gint64 start_us;
+
+    MpFacts *src;               /* built from the main channel's events */
+    MpFacts *src_qmp;           /* --source-qmp */
+    MpFacts *dst;
+    char *dst_error;            /* destination facts could not be had */
+    MpReport *report;
+    bool gate_started, decided, rejected, contacted;
+
+    /* decoding progress of the main channel */
+    bool prefix_done;
+    bool ram_start_open, ram_start_done;
+    uint32_t ram_section_id;
+    char *prefix_error;
+    uint64_t prefix_error_offset;
+    bool stream_eof, stream_clean;
+    char *section;              /* the section being forwarded */
+    uint64_t section_offset;
+    bool rp_shut;
+    uint32_t rp_shut_value;
+    bool late_undecodable;      /* forwarded past a point the decoder lost */
+
+    /* how it went */
+    char *broke_off;            /* "source", "destination" or "proxy" */
+    char *failure;
+    guint settle_timer;
+    gint64 settle_deadline_us;
+    bool finished;
+};
+
+struct Route {
+    MpProxy *proxy;
+    MpRouteConfig cfg;
+    GSocketAddress *connect_addr;
+    GSocketListener *listener;
+    GSocketClient *client;
+    Session *latest;            /* the newest session (weak: cleared on free) */
+    GCancellable *cancel;
+};
+
+struct MpProxy {
+    MpProxyConfig cfg;
+    GMainLoop *loop;
+    GPtrArray *routes;
+    guint next_session;
+    int exit_status;
+    bool once_taken;
+};
+
+static void leg_pump(Leg *l);
+static void session_gate(Session *s);
+static void session_abort(Session *s, const char *who, const char *why);
+static void session_check_done(Session *s);
+static void connect_next(Session *s);
+
+/* ------------------------------------------------------------------ */
+/* sessions */
+
+static Session *session_ref(Session *s)
+{
+    s->ref++;
+    return s;
+}
+
+static void channel_free(Channel *ch)
+{
+    Leg *legs[] = { &ch->up, &ch->down };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(legs); i++) {
+        Leg *l = legs[i];
+
+        g_free(l->buf);
+        if (l->held) {
+            g_byte_array_unref(l->held);
+        }
+        if (l->dec) {
+            mig_decoder_free(l->dec);
+        }
+        if (l->sum) {
+            g_checksum_free(l->sum);
+        }
+    }
+    g_clear_object(&ch->src);
+    g_clear_object(&ch->dst);
+    g_free(ch);
+}
+
+static void session_unref(Session *s)
+{
+    if (--s->ref > 0) {
+        return;
+    }
+    if (s->route->latest == s) {
+        s->route->latest = NULL;
+    }
+    g_ptr_array_unref(s->channels);
+    g_object_unref(s->cancel);
+    mp_facts_free(s->src);
+    mp_facts_free(s->src_qmp);
+    mp_facts_free(s->dst);
+    if (s->report) {
+        mp_report_free(s->report);
+    }
+    g_free(s->dst_error);
+    g_free(s->prefix_error);
+    g_free(s->section);
+    g_free(s->broke_off);
+    g_free(s->failure);
+    g_free(s);
+}
+
+static Session *session_new(Route *route)
+{
+    Session *s = g_new0(Session, 1);
+
+    s->ref = 1;
+    s->proxy = route->proxy;
+    s->route = route;
+    s->id = ++route->proxy->next_session;
+    s->channels = g_ptr_array_new_with_free_func((GDestroyNotify)channel_free);
+    s->cancel = g_cancellable_new();
+    s->start_us = g_get_monotonic_time();
+    s->src = mp_facts_new(MP_FACTS_FROM_STREAM);
+    s->stream_clean = false;
+    return s;
+}
+
+static void emit_simple(Session *s, const char *event, const char *human)
+{
+    mp_events_emit(s->proxy->cfg.events, mp_events_begin(event, s->id), human);
+}
+
+/* ------------------------------------------------------------------ */
+/* decoder events */
+
+static void on_main_event(const MigEvent *ev, void *opaque)
+{
+    Channel *ch = opaque;
+    Session *s = ch->s;
+    MpFacts *f = s->src;
+
+    if (!s->prefix_done && !ev->certain) {
+        f->prefix_certain = false;
+    }
+    switch (ev->type) {
+    case MIG_EV_HEADER:
+        f->has_header = true;
+        f->magic = ev->u.header.magic;
+        f->version = ev->u.header.version;
+        break;
+    case MIG_EV_CONFIGURATION:
+        f->has_configuration = true;
+        g_free(f->machine);
+        f->machine = g_strdup(ev->u.config.machine);
+        f->has_page_bits = ev->u.config.has_page_bits;
+        f->page_bits = ev->u.config.page_bits;
+        for (guint i = 0; i < ev->u.config.n_caps; i++) {
+            g_ptr_array_add(f->announced_caps, g_strdup(ev->u.config.caps[i]));
+            mp_facts_set_cap(f, ev->u.config.caps[i], true);
+        }
+        break;
+    case MIG_EV_COMMAND:
+        if (ev->u.command.cmd == MIG_CMD_OPEN_RETURN_PATH) {
+            f->return_path_opened = true;
+        } else if (ev->u.command.cmd == MIG_CMD_POSTCOPY_ADVISE && !s->prefix_done) {
+            const uint8_t *d = ev->u.command.data;
+
+            f->has_postcopy_advise = true;
+            f->postcopy_advise_length = ev->u.command.length;
+            if (ev->u.command.length == 16) {
+                memcpy(&f->advise_page_summary, d, 8);
+                f->advise_page_summary = GUINT64_FROM_BE(f->advise_page_summary);
+                memcpy(&f->advise_target_page_size, d + 8, 8);
+                f->advise_target_page_size = GUINT64_FROM_BE(f->advise_target_page_size);
+            }
+        }
+        break;
+    case MIG_EV_SECTION:
+        g_free(s->section);
+        s->section = g_strdup_printf("%s section %u '%s' instance %u",
+                                     mig_section_type_name(ev->u.section.type),
+                                     ev->u.section.section_id,
+                                     ev->u.section.idstr ? ev->u.section.idstr : "?",
+                                     ev->u.section.instance_id);
+        s->section_offset = ev->offset;
+        if (ev->u.section.type == QEMU_VM_SECTION_START && ev->u.section.idstr &&
+            strcmp(ev->u.section.idstr, "ram") == 0) {
+            s->ram_start_open = true;
+            s->ram_section_id = ev->u.section.section_id;
+        } else if (ev->u.section.type == QEMU_VM_SECTION_PART ||
+                   ev->u.section.type == QEMU_VM_SECTION_END ||
+                   (ev->u.section.type == QEMU_VM_SECTION_FULL && s->ram_start_done)) {
+            s->prefix_done = true;
+        }
+        break;
+    case MIG_EV_SECTION_END:
+        if (s->ram_start_open && ev->u.section.section_id == s->ram_section_id) {
+            s->ram_start_open = false;
+            s->ram_start_done = true;
+        }
+        break;
+    case MIG_EV_RAM_TOTAL:
+        if (!s->prefix_done) {
+            f->has_ram_total = true;
+            f->ram_total = ev->u.ram_total.total;
+        }
+        break;
+    case MIG_EV_RAMBLOCK:
+        if (!s->prefix_done) {
+            MpRamBlock *rb = mp_facts_add_ramblock(f, ev->u.ramblock.idstr,
+                                                   ev->u.ramblock.used_length);
+
+            rb->has_page_size = ev->u.ramblock.has_page_size;
+            rb->page_size = ev->u.ramblock.page_size;
+            rb->has_addr = ev->u.ramblock.has_addr;
+            rb->addr = ev->u.ramblock.addr;
+        }
+        break;
+    case MIG_EV_RAMBLOCK_LIST_END:
+        if (!s->prefix_done) {
+            f->ramblocks_complete = true;
+        }
+        break;
+    case MIG_EV_EOF:
+        s->stream_eof = true;
+        s->prefix_done = true;
+        break;
+    case MIG_EV_END:
+        s->stream_clean = true;
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_rp_event(const MigEvent *ev, void *opaque)
+{
+    Channel *ch = opaque;
+
+    if (ev->type == MIG_EV_RP_MESSAGE && ev->u.rp.type == MIG_RP_MSG_SHUT &&
+        ev->u.rp.length == 4) {
+        uint32_t v;
+
+        memcpy(&v, ev->u.rp.data, 4);
+        ch->s->rp_shut = true;
+        ch->s->rp_shut_value = GUINT32_FROM_BE(v);
+    }
+}
+
+static void on_other_event(const MigEvent *ev, void *opaque)
+{
+}
+
+static MigDecoder *new_decoder(Channel *ch, bool up)
+{
+    MigDecoderConfig cfg = { .target_page_size = 4096 };
+
+    if (!up) {
+        if (ch->kind != CH_MAIN) {
+            return NULL;
+        }
+        cfg.channel = MIG_CHANNEL_RETURN_PATH;
+        return mig_decoder_new(&cfg, on_rp_event, ch);
+    }
+    switch (ch->kind) {
+    case CH_MAIN:
+        cfg.channel = MIG_CHANNEL_MAIN;
+        return mig_decoder_new(&cfg, on_main_event, ch);
+    case CH_MULTIFD:
+        cfg.channel = MIG_CHANNEL_MULTIFD;
+        return mig_decoder_new(&cfg, on_other_event, ch);
+    case CH_PREEMPT:
+    case CH_UNKNOWN:
+        break;
+    }
+    /* a preempt channel inherits the main channel's block list */
+    cfg.channel = MIG_CHANNEL_PREEMPT;
+    {
+        MigDecoder *dec = mig_decoder_new(&cfg, on_other_event, ch);
+        Channel *main_ch = g_ptr_array_index(ch->s->channels, 0);
+
+        if (main_ch->up.dec) {
+            mig_decoder_inherit(dec, main_ch->up.dec);
+        }
+        return dec;
+    }
+}
+
+/* A decoder failed on @l: in the prefix that is a verdict; later, policy. */
+static void leg_decoder_failed(Leg *l, GError *error)
+{
+    Channel *ch = l->ch;
+    Session *s = ch->s;
+
+    l->dec_failed = true;
+    if (!l->up) {
+        g_autofree char *human = g_strdup_printf(
+            "session %u: return path not decodable (%s); forwarding it untouched",
+            s->id, error->message);
+
+        emit_simple(s, "decoder", human);
+        return;
+    }
+    if (ch->kind == CH_MAIN && !s->decided) {
+        if (!s->prefix_error) {
+            s->prefix_error = g_strdup(error->message);
+        }
+        s->prefix_done = true;
+        return;
+    }
+    if (!s->report) {
+        s->report = mp_policy_new_report(s->proxy->cfg.policy);
+    }
+    {
+        g_autofree char *subject = g_strdup_printf("%s channel %u", channel_kind_name(ch->kind),
+                                                   ch->index);
+        bool reject = s->proxy->cfg.policy &&
+                      s->proxy->cfg.policy->late_undecodable == MP_LATE_UNDECODABLE_REJECT;
+        MpFinding *f = mp_report_add(s->report, "stream-undecodable-late", subject,
+                                     s->section, NULL,
+                                     reject ? NULL : "QEMU may still accept it; check the outcome",
+                                     "migproxy cannot follow the stream after the gate: %s; %s",
+                                     error->message,
+                                     reject ? "cutting the migration (policy: reject)"
+                                            : "forwarding the rest untouched (policy: forward)");
+
+        mp_events_finding(s->proxy->cfg.events, s->id, f);
+        if (ch->kind == CH_MAIN) {
+            s->late_undecodable = true;
+        }
+        if (reject) {
+            session_abort(s, "proxy", error->message);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* legs */
+
+static bool leg_ready(const Leg *l)
+{
+    Session *s = l->ch->s;
+
+    if (!l->out || !s) {
+        return false;
+    }
+    return l->up ? (s->state == S_CONNECTING || s->state == S_FORWARDING) && !s->rejected
+                 : true;
+}
+
+static bool leg_may_read_holding(const Leg *l)
+{
+    Channel *ch = l->ch;
+    Session *s = ch->s;
+
+    if (!l->up || s == NULL) {
+        return s == NULL;       /* unclassified: read the first bytes */
+    }
+    if (s->rejected || s->finished) {
+        return false;
+    }
+    if (ch->kind == CH_MAIN) {
+        return !s->prefix_done && l->held->len < MP_LIMIT_PREFIX;
+    }
+    return l->held->len < MP_LIMIT_HELD;
+}
+
+static void leg_feed(Leg *l, const guint8 *data, gsize n)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!l->dec || l->dec_failed) {
+        return;
+    }
+    if (!mig_decoder_feed(l->dec, data, n, &error)) {
+        leg_decoder_failed(l, error);
+    }
+}
+
+/* Returns TRUE when the decoder knows the stream ended inside a record. */
+static bool leg_finish_decoder(Leg *l)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!l->dec || l->dec_failed) {
+        return false;
+    }
+    if (!mig_decoder_finish(l->dec, &error)) {
+        Session *s = l->ch->s;
+
+        l->dec_failed = true;
+        if (l->up && l->ch->kind == CH_MAIN && s) {
+            if (!s->decided) {
+                if (!s->prefix_error) {
+                    s->prefix_error = g_strdup(error->message);
+                }
+                s->prefix_done = true;
+            } else if (!s->failure) {
+                s->failure = g_strdup_printf("the source's stream ended early: %s",
+                                             error->message);
+            }
+        }
+        return true;
+    }
+    return false;
+}
+
+static void on_written(GObject *obj, GAsyncResult *res, gpointer data)
+{
+    Leg *l = data;
+    Session *s = l->ch->s;
+    g_autoptr(GError) error = NULL;
+    gsize written = 0;
+
+    l->writing = false;
+    if (!g_output_stream_write_all_finish(G_OUTPUT_STREAM(obj), res, &written, &error)) {
+        if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+            session_abort(s, l->up ? "destination" : "source", error->message);
+        }
+        session_unref(s);
+        return;
+    }
+    l->bytes += written;
+    if (l->flushing_held) {
+        l->flushing_held = false;
+        g_byte_array_set_size(l->held, 0);
+    }
+    leg_pump(l);
+    session_check_done(s);
+    session_unref(s);
+}
+
+static void leg_write(Leg *l, const guint8 *data, gsize n)
+{
+    Session *s = l->ch->s;
+
+    if (l->sum) {
+        g_checksum_update(l->sum, data, n);
+    }
+    l->writing = true;
+    g_output_stream_write_all_async(l->out, data, n, G_PRIORITY_DEFAULT, s->cancel,
+                                    on_written, l);
+    session_ref(s);
+}
+
+static void classify(Channel *ch, const guint8 *data, gsize n);
+
+static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
+{
+    Leg *l = data;
+    Channel *ch = l->ch;
+    Session *s = ch->s;
+    g_autoptr(GError) error = NULL;
+    gssize n;
+
+    l->reading = false;
+    n = g_input_stream_read_finish(G_INPUT_STREAM(obj), res, &error);
+    if (!s) {
+        /* an unclassified channel: its first bytes decide where it goes */
+        if (n <= 0) {
+            channel_free(ch);
+            return;
+        }
+        classify(ch, l->buf, (gsize)n);
+        return;
+    }
+    if (n < 0) {
+        if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+            session_abort(s, l->up ? "source" : "destination", error->message);
+        }
+        session_unref(s);
+        return;
+    }
+    if (n == 0) {
+        bool truncated;
+
+        l->eof = true;
+        truncated = leg_finish_decoder(l);
+        if (l->up && ch->kind == CH_MAIN && s->decided && truncated && !s->rejected) {
+            /* the source stopped mid-stream: nothing useful can follow */
+            session_abort(s, "source", s->failure ? s->failure
+                          : "the source closed the main connection before the end of the stream");
+            session_unref(s);
+            return;
+        }
+    } else {
+        leg_feed(l, l->buf, (gsize)n);
+        if (leg_ready(l) && !l->flushing_held && l->held->len == 0) {
+            leg_write(l, l->buf, (gsize)n);
+        } else {
+            g_byte_array_append(l->held, l->buf, (guint)n);
+        }
+    }
+    if (l->up && ch->kind == CH_MAIN && s->prefix_done && !s->gate_started) {
+        session_gate(s);
+    }
+    leg_pump(l);
+    session_check_done(s);
+    session_unref(s);
+}
+
+static void leg_read(Leg *l)
+{
+    Session *s = l->ch->s;
+
+    l->reading = true;
+    g_input_stream_read_async(l->in, l->buf, MP_CHUNK_SIZE, G_PRIORITY_DEFAULT,
+                              s ? s->cancel : l->ch->route->cancel, on_read, l);
+    if (s) {
+        session_ref(s);
+    }
+}
+
+static void leg_shutdown_write(Leg *l)
+{
+    GSocketConnection *to = l->up ? l->ch->dst : l->ch->src;
+
+    l->shut = true;
+    if (to) {
+        g_socket_shutdown(g_socket_connection_get_socket(to), FALSE, TRUE, NULL);
+    }
+}
+
+/* Decide the leg's next step from its state; see proxy.h. */
+static void leg_pump(Leg *l)
+{
+    Session *s = l->ch->s;
+
+    if (l->reading || l->writing || l->ch->closed || (s && s->finished)) {
+        return;
+    }
+    if (leg_ready(l)) {
+        if (l->held->len) {
+            l->flushing_held = true;
+            leg_write(l, l->held->data, l->held->len);
+            return;
+        }
+        if (l->eof) {
+            if (!l->shut) {
+                leg_shutdown_write(l);
+            }
+            return;
+        }
+        leg_read(l);
+        return;
+    }
+    if (!l->eof && leg_may_read_holding(l)) {
+        leg_read(l);
+    }
+}
+
+static void leg_init(Leg *l, Channel *ch, bool up, bool checksum)
+{
+    l->ch = ch;
+    l->up = up;
+    l->buf = g_malloc(MP_CHUNK_SIZE);
+    l->held = g_byte_array_new();
+    if (checksum) {
+        l->sum = g_checksum_new(G_CHECKSUM_SHA256);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* channels */
+
+static void channel_close(Channel *ch)
+{
+    if (ch->closed) {
+        return;
+    }
+    ch->closed = true;
+    if (ch->src) {
+        g_io_stream_close(G_IO_STREAM(ch->src), NULL, NULL);
+    }
+    if (ch->dst) {
+        g_io_stream_close(G_IO_STREAM(ch->dst), NULL, NULL);
+    }
+}
+
+static bool channel_done(const Channel *ch)
+{
+    if (ch->closed) {
+        return true;
+    }
+    if (!ch->dst) {
+        return false;
+    }
+    return ch->up.eof && ch->up.shut && !ch->up.writing &&
+           ch->down.eof && ch->down.shut && !ch->down.writing;
+}
+
+static void attach(Session *s, Channel *ch, ChannelKind kind)
+{
+    ch->s = s;
+    ch->kind = kind;
+    ch->index = s->channels->len;
+    g_ptr_array_add(s->channels, ch);
+    ch->up.dec = new_decoder(ch, true);
+}
+
+static void classify(Channel *ch, const guint8 *data, gsize n)
+{
+    Route *route = ch->route;
+    MpProxy *proxy = route->proxy;
+    Session *s;
+    uint32_t magic = 0;
+    ChannelKind kind;
+    g_autofree char *human = NULL;
+
+    /* QEMU writes the 4-byte magic in one go; a shorter first read is rare */
+    if (n >= 4) {
+        memcpy(&magic, data, 4);
+        magic = GUINT32_FROM_BE(magic);
+    }
+    if (magic == MULTIFD_MAGIC && (!route->latest || route->latest->finished)) {
+        g_message("a multifd connection on %s without a migration to join: closed",
+                  route->cfg.listen);
+        channel_free(ch);
+        return;
+    }
+    if (magic == QEMU_VM_FILE_MAGIC || !route->latest || route->latest->finished ||
+        (magic != MULTIFD_MAGIC && route->latest->decided)) {
+        if (proxy->cfg.once && proxy->once_taken) {
+            /* --once: one migration only; later ones are refused */
+            channel_free(ch);
+            return;
+        }
+        proxy->once_taken = true;
+        s = session_new(route);
+        route->latest = s;
+        kind = CH_MAIN;
+        attach(s, ch, kind);
+        human = g_strdup_printf("session %u: migration from the source on %s", s->id,
+                                route->cfg.listen);
+        {
+            JsonObject *o = mp_events_begin("session", s->id);
+
+            json_object_set_string_member(o, "listen", route->cfg.listen);
+            json_object_set_string_member(o, "connect", route->cfg.connect);
+            json_object_set_boolean_member(o, "dry_run", proxy->cfg.dry_run);
+            mp_events_emit(proxy->cfg.events, o, human);
+        }
+    } else {
+        s = session_ref(route->latest);
+        kind = magic == MULTIFD_MAGIC ? CH_MULTIFD : CH_PREEMPT;
+        attach(s, ch, kind);
+        session_unref(s);
+        human = g_strdup_printf("session %u: %s channel %u joined", s->id,
+                                channel_kind_name(kind), ch->index);
+        emit_simple(s, "channel", human);
+    }
+    session_ref(s);
+    if (s->rejected || s->finished) {
+        channel_close(ch);
+        session_check_done(s);
+        session_unref(s);
+        return;
+    }
+    leg_feed(&ch->up, data, n);
+    if (leg_ready(&ch->up)) {
+        leg_write(&ch->up, data, n);
+    } else {
+        g_byte_array_append(ch->up.held, data, (guint)n);
+    }
+    if (kind == CH_MAIN && s->prefix_done && !s->gate_started) {
+        session_gate(s);
+    }
+    if (s->state == S_CONNECTING || s->state == S_FORWARDING) {
+        connect_next(s);
+    }
+    leg_pump(&ch->up);
+    session_unref(s);
+}
+
+static void on_accept(GObject *obj, GAsyncResult *res, gpointer data)
+{
+    Route *route = data;
+    g_autoptr(GError) error = NULL;
+    GSocketConnection *conn;
+    Channel *ch;
+
+    conn = g_socket_listener_accept_finish(G_SOCKET_LISTENER(obj), res, NULL, &error);
+    if (!conn) {
+        if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+            g_warning("accept on %s: %s", route->cfg.listen, error->message);
+        }
+        return;
+    }
+    g_socket_listener_accept_async(route->listener, route->cancel, on_accept, route);
+
+    ch = g_new0(Channel, 1);
+    ch->route = route;
+    ch->src = conn;
+    leg_init(&ch->up, ch, true, route->proxy->cfg.checksum);
+    leg_init(&ch->down, ch, false, route->proxy->cfg.checksum);
+    ch->up.in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
+    ch->down.out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
+    leg_read(&ch->up);
+}
+
+/* ------------------------------------------------------------------ */
+/* the gate */
+
+typedef struct {
+    char *source_qmp, *dest_qmp;
+    MpFacts *src, *dst;
+    char *src_error, *dst_error;
+} FactsJob;
+
+static void facts_job_free(FactsJob *j)
+{
+    g_free(j->source_qmp);
+    g_free(j->dest_qmp);
+    mp_facts_free(j->src);
+    mp_facts_free(j->dst);
+    g_free(j->src_error);
+    g_free(j->dst_error);
+    g_free(j);
+}
+
+static MpFacts *probe(const char *uri, MpFactsOrigin origin, char **error_text)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(MpQmp) qmp = mp_qmp_connect(uri, 5, &error);
+    MpFacts *f = qmp ? mp_qmp_probe(qmp, origin, &error) : NULL;
+
+    if (!f) {
+        *error_text = g_strdup(error->message);
+    }
+    return f;
+}
+
+static void facts_thread(GTask *task, gpointer source, gpointer data, GCancellable *c)
+{
+    FactsJob *j = data;
+
+    if (j->source_qmp) {
+        j->src = probe(j->source_qmp, MP_FACTS_FROM_QMP, &j->src_error);
+    }
+    if (j->dest_qmp) {
+        j->dst = probe(j->dest_qmp, MP_FACTS_FROM_QMP, &j->dst_error);
+    }
+    g_task_return_boolean(task, TRUE);
+}
+
+static guint count_channels(const Session *s, ChannelKind kind)
+{
+    guint n = 0;
+
+    for (guint i = 0; i < s->channels->len; i++) {
+        const Channel *ch = g_ptr_array_index(s->channels, i);
+
+        n += ch->kind == kind;
+    }
+    return n;
+}
+
+static void session_decide(Session *s);
+
+static gboolean on_settle(gpointer data)
+{
+    Session *s = data;
+    bool src_multifd = false;
+    guint want = 0;
+
+    if (s->finished) {
+        s->settle_timer = 0;
+        return G_SOURCE_REMOVE;
+    }
+    /* with the source's own count, wait for exactly that many (bounded) */
+    if (s->src_qmp && mp_facts_get_cap(s->src_qmp, "multifd", &src_multifd) &&
+        src_multifd && s->src_qmp->has_multifd_channels) {
+        want = s->src_qmp->multifd_channels;
+    }
+    if (want && count_channels(s, CH_MULTIFD) < want &&
+        g_get_monotonic_time() < s->settle_deadline_us) {
+        return G_SOURCE_CONTINUE;
+    }
+    s->settle_timer = 0;
+    session_decide(s);
+    return G_SOURCE_REMOVE;
+}
+
+static void on_facts(GObject *obj, GAsyncResult *res, gpointer data)
+{
+    Session *s = data;
+    FactsJob *j = g_task_get_task_data(G_TASK(res));
+
+    if (!s->finished) {
+        if (j->source_qmp) {
+            if (j->src) {
+                s->src_qmp = g_steal_pointer(&j->src);
+            } else {
+                g_autofree char *human = g_strdup_printf(
+                    "session %u: source QMP %s: %s (judging from the stream alone)",
+                    s->id, j->source_qmp, j->src_error);
+
+                emit_simple(s, "warning", human);
+            }
+        }
+        if (j->dest_qmp) {
+            s->dst = g_steal_pointer(&j->dst);
+            s->dst_error = g_steal_pointer(&j->dst_error);
+        }
+        s->settle_deadline_us = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+        s->settle_timer = g_timeout_add_full(G_PRIORITY_DEFAULT,
+                                             MAX(s->proxy->cfg.settle_ms, 10u),
+                                             on_settle, session_ref(s),
+                                             (GDestroyNotify)session_unref);
+    }
+    session_unref(s);
+}
+
+/* The prefix is in: gather the facts, then let late channels arrive. */
+static void session_gate(Session *s)
+{
+    Route *r = s->route;
+    FactsJob *j = g_new0(FactsJob, 1);
+    g_autoptr(GTask) task = NULL;
+
+    s->gate_started = true;
+    s->state = S_SETTLING;
+    j->source_qmp = g_strdup(r->cfg.source_qmp);
+    if (r->cfg.dest_profile) {
+        g_autofree char *json = mp_facts_to_json(r->cfg.dest_profile);
+
+        s->dst = mp_facts_from_json(json, -1, NULL);
+    } else {
+        j->dest_qmp = g_strdup(r->cfg.dest_qmp);
+    }
+    task = g_task_new(NULL, NULL, on_facts, session_ref(s));
+    g_task_set_task_data(task, j, (GDestroyNotify)facts_job_free);
+    g_task_run_in_thread(task, facts_thread);
+}
+
+/* Fill in what the stream's magic says when the decoder refused it. */
+static void header_from_held(Session *s)
+{
+    Channel *main_ch = g_ptr_array_index(s->channels, 0);
+    GByteArray *held = main_ch->up.held;
+    uint32_t v;
+
+    if (s->src->has_header || held->len < 8) {
+        return;
+    }
+    memcpy(&v, held->data, 4);
+    s->src->magic = GUINT32_FROM_BE(v);
+    memcpy(&v, held->data + 4, 4);
+    s->src->version = GUINT32_FROM_BE(v);
+    s->src->has_header = true;
+}
+
+static void merge_source_facts(Session *s)
+{
+    MpFacts *f = s->src;
+
+    f->channels_counted = true;
+    f->multifd_connections = count_channels(s, CH_MULTIFD);
+    f->preempt_connections = count_channels(s, CH_PREEMPT);
+    if (!s->src_qmp) {
+        return;
+    }
+    {
+        GHashTableIter it;
+        gpointer key, value;
+
+        g_hash_table_iter_init(&it, s->src_qmp->caps);
+        while (g_hash_table_iter_next(&it, &key, &value)) {
+            mp_facts_set_cap(f, key, GPOINTER_TO_INT(value) != 0);
+        }
+    }
+    f->caps_complete = s->src_qmp->caps_complete;
+    f->has_multifd_channels = s->src_qmp->has_multifd_channels;
+    f->multifd_channels = s->src_qmp->multifd_channels;
+    g_free(f->multifd_compression);
+    f->multifd_compression = g_strdup(s->src_qmp->multifd_compression);
+}
+
+static void session_reject(Session *s)
+{
+    s->rejected = true;
+    for (guint i = 0; i < s->channels->len; i++) {
+        channel_close(g_ptr_array_index(s->channels, i));
+    }
+    g_cancellable_cancel(s->cancel);
+}
+
+static void session_decide(Session *s)
+{
+    MpProxy *p = s->proxy;
+    MpReport *r;
+    JsonObject *o;
+    g_autofree char *human = NULL;
+
+    if (!s->report) {
+        s->report = mp_policy_new_report(p->cfg.policy);
+    }
+    r = s->report;
+    header_from_held(s);
+    merge_source_facts(s);
+    if (s->prefix_error && s->src->has_header && s->src->magic == QEMU_VM_FILE_MAGIC) {
+        g_autofree char *hint = NULL;
+
+        mp_report_add(r, "stream-undecodable", "stream prefix", s->prefix_error, NULL,
+                      "report this stream to migproxy's developers (record it and run migdump)",
+                      "migproxy cannot decode the stream's prefix, so it cannot check it: %s",
+                      s->prefix_error);
+    }
+    if (!s->dst && s->dst_error) {
+        mp_report_add(r, "destination-unreachable", "destination QMP", NULL, s->dst_error,
+                      "check --dest-qmp and that the destination QEMU is waiting with -incoming",
+                      "the destination's facts could not be read: %s", s->dst_error);
+    }
+    mp_check_prefix(s->src, s->dst, p->cfg.policy, r);
+    s->decided = true;
+    for (guint i = 0; i < mp_report_count(r); i++) {
+        mp_events_finding(p->cfg.events, s->id, mp_report_get(r, i));
+    }
+
+    o = mp_events_begin("verdict", s->id);
+    json_object_set_string_member(o, "verdict", mp_verdict_name(mp_report_verdict(r)));
+    json_object_set_boolean_member(o, "destination_contacted", false);
+    json_object_set_boolean_member(o, "dry_run", p->cfg.dry_run);
+    json_object_set_int_member(o, "errors", mp_report_count_severity(r, MP_SEVERITY_ERROR));
+    json_object_set_int_member(o, "warnings", mp_report_count_severity(r, MP_SEVERITY_WARNING));
+    json_object_set_int_member(o, "channels", s->channels->len);
+    json_object_set_int_member(o, "multifd_channels", count_channels(s, CH_MULTIFD));
+    if (s->src->machine) {
+        json_object_set_string_member(o, "machine", s->src->machine);
+    }
+    human = g_strdup_printf("session %u: verdict %s (%u errors, %u warnings)%s", s->id,
+                            mp_verdict_name(mp_report_verdict(r)),
+                            mp_report_count_severity(r, MP_SEVERITY_ERROR),
+                            mp_report_count_severity(r, MP_SEVERITY_WARNING),
+                            p->cfg.dry_run ? "; dry run: closing the source" :
+                            mp_report_verdict(r) == MP_VERDICT_REJECT ?
+                            "; the destination was not contacted" : "");
+    mp_events_emit(p->cfg.events, o, human);
+
+    if (p->cfg.dry_run || mp_report_verdict(r) == MP_VERDICT_REJECT) {
+        session_reject(s);
+        session_check_done(s);
+        return;
+    }
+    s->state = S_CONNECTING;
+    connect_next(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* the destination side */
+
+static void on_connected(GObject *obj, GAsyncResult *res, gpointer data)
+{
+    Channel *ch = data;
+    Session *s = ch->s;
+    g_autoptr(GError) error = NULL;
+    GSocketConnection *conn;
+
+    ch->connecting = false;
+    conn = g_socket_client_connect_finish(G_SOCKET_CLIENT(obj), res, &error);
+    if (!conn) {
+        if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && !s->finished) {
+            MpFinding *f;
+
+            if (!s->report) {
+                s->report = mp_policy_new_report(s->proxy->cfg.policy);
+            }
+            f = mp_report_add(s->report, "destination-unreachable", s->route->cfg.connect,
+                              NULL, error->message,
+                              "check --connect and that the destination waits with -incoming",
+                              "cannot connect the %s channel to the destination: %s",
+                              channel_kind_name(ch->kind), error->message);
+            mp_events_finding(s->proxy->cfg.events, s->id, f);
+            session_abort(s, "destination", error->message);
+        }
+        session_unref(s);
+        return;
+    }
+    if (s->finished || ch->closed) {
+        g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+        g_object_unref(conn);
+        session_unref(s);
+        return;
+    }
+    ch->dst = conn;
+    s->contacted = true;
+    ch->up.out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
+    ch->down.in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
+    ch->down.dec = new_decoder(ch, false);
+    if (ch->kind == CH_MAIN) {
+        s->state = S_FORWARDING;
+    }
+    leg_pump(&ch->up);
+    leg_pump(&ch->down);
+    connect_next(s);
+    session_check_done(s);
+    session_unref(s);
+}
+
+/* Connect the first channel without a destination end, one at a time. */
+static void connect_next(Session *s)
+{
+    Channel *next = NULL;
+
+    if (s->finished || s->rejected || !s->decided) {
+        return;
+    }
+    for (guint i = 0; i < s->channels->len; i++) {
+        Channel *ch = g_ptr_array_index(s->channels, i);
+
+        if (ch->connecting) {
+            return;             /* keep QEMU's arrival order */
+        }
+        if (!ch->dst && !ch->closed) {
+            next = ch;
+            break;
+        }
+    }
+    if (!next) {
+        return;
+    }
+    next->connecting = true;
+    g_socket_client_connect_async(s->route->client, G_SOCKET_CONNECTABLE(s->route->connect_addr),
+                                  s->cancel, on_connected, next);
+    session_ref(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* the end */
+
+static void session_abort(Session *s, const char *who, const char *why)
+{
+    if (s->finished || s->broke_off) {
+        return;
+    }
+    s->broke_off = g_strdup(who);
+    if (!s->failure) {
+        s->failure = g_strdup(why);
+    }
+    for (guint i = 0; i < s->channels->len; i++) {
+        channel_close(g_ptr_array_index(s->channels, i));
+    }
+    g_cancellable_cancel(s->cancel);
+    session_check_done(s);
+}
+
+typedef struct {
+    char *dest_qmp;
+    char *status;
+    char *error_desc;
+    char *qmp_error;
+} OutcomeJob;
+
+static void outcome_job_free(OutcomeJob *j)
+{
+    g_free(j->dest_qmp);
+    g_free(j->status);
+    g_free(j->error_desc);
+    g_free(j->qmp_error);
+    g_free(j);
+}
+
+/* Ask the destination how it ended, for up to 5 s while it is still busy. */
+static void outcome_thread(GTask *task, gpointer source, gpointer data, GCancellable *c)
+{
+    OutcomeJob *j = data;
+
+    for (guint attempt = 0; attempt < 50; attempt++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(MpQmp) qmp = mp_qmp_connect(j->dest_qmp, 2, &error);
+
+        g_clear_pointer(&j->status, g_free);
+        g_clear_pointer(&j->error_desc, g_free);
+        g_clear_pointer(&j->qmp_error, g_free);
+        if (qmp) {
+            j->status = mp_qmp_migrate_status(qmp, &j->error_desc, &error);
+        }
+        if (!j->status) {
+            j->qmp_error = g_strdup(error->message);
+            if (attempt >= 2) {
+                break;          /* QEMU is gone: that is the answer */
+            }
+        } else if (strcmp(j->status, "completed") == 0 || strcmp(j->status, "failed") == 0) {
+            break;
+        }
+        g_usleep(100 * 1000);
+    }
+    g_task_return_boolean(task, TRUE);
+}
+
+static void add_channel_summaries(Session *s, JsonObject *o, uint64_t *to_dst, uint64_t *to_src)
+{
+    JsonArray *a = json_array_new();
+
+    *to_dst = *to_src = 0;
+    for (guint i = 0; i < s->channels->len; i++) {
+        Channel *ch = g_ptr_array_index(s->channels, i);
+        JsonObject *c = json_object_new();
+
+        json_object_set_string_member(c, "kind", channel_kind_name(ch->kind));
+        json_object_set_int_member(c, "bytes_to_destination", (gint64)ch->up.bytes);
+        json_object_set_int_member(c, "bytes_to_source", (gint64)ch->down.bytes);
+        if (ch->up.sum) {
+            json_object_set_string_member(c, "sha256_to_destination",
+                                          g_checksum_get_string(ch->up.sum));
+            json_object_set_string_member(c, "sha256_to_source",
+                                          g_checksum_get_string(ch->down.sum));
+        }
+        if (ch->up.dec) {
+            json_object_set_int_member(c, "bytes_from_source",
+                                       (gint64)mig_decoder_stats(ch->up.dec)->bytes);
+        }
+        *to_dst += ch->up.bytes;
+        *to_src += ch->down.bytes;
+        json_array_add_object_element(a, c);
+    }
+    json_object_set_array_member(o, "channels", a);
+}
+
+static void session_end(Session *s, const char *outcome, const char *dest_status,
+                        const char *dest_error)
+{
+    MpProxy *p = s->proxy;
+    JsonObject *o = mp_events_begin("end", s->id);
+    uint64_t to_dst, to_src;
+    g_autofree char *human = NULL;
+
+    s->state = S_DONE;
+    json_object_set_string_member(o, "outcome", outcome);
+    add_channel_summaries(s, o, &to_dst, &to_src);
+    json_object_set_int_member(o, "bytes_to_destination", (gint64)to_dst);
+    json_object_set_int_member(o, "bytes_to_source", (gint64)to_src);
+    json_object_set_boolean_member(o, "destination_contacted", s->contacted);
+    json_object_set_boolean_member(o, "dry_run", p->cfg.dry_run);
+    json_object_set_double_member(o, "duration_s",
+                                  (double)(g_get_monotonic_time() - s->start_us) / 1e6);
+    if (s->broke_off) {
+        json_object_set_string_member(o, "broke_off", s->broke_off);
+    }
+    if (s->failure) {
+        json_object_set_string_member(o, "error", s->failure);
+    }
+    if (s->section) {
+        json_object_set_string_member(o, "last_section", s->section);
+        json_object_set_int_member(o, "last_section_offset", (gint64)s->section_offset);
+    }
+    if (s->rp_shut) {
+        json_object_set_int_member(o, "return_path_shut", s->rp_shut_value);
+    }
+    if (dest_status) {
+        json_object_set_string_member(o, "destination_status", dest_status);
+    }
+    if (dest_error) {
+        json_object_set_string_member(o, "destination_error", dest_error);
+    }
+    human = g_strdup_printf("session %u: end: %s; %" G_GUINT64_FORMAT " bytes to the destination, %"
+                            G_GUINT64_FORMAT " to the source%s%s%s%s", s->id, outcome, to_dst, to_src,
+                            s->broke_off ? "; broken off by the " : "",
+                            s->broke_off ? s->broke_off : "",
+                            s->failure ? ": " : "", s->failure ? s->failure : "");
+    mp_events_emit(p->cfg.events, o, human);
+    if (p->cfg.once && p->exit_status < 0) {
+        if (strcmp(outcome, "completed") == 0) {
+            p->exit_status = 0;
+        } else if (strcmp(outcome, "rejected") == 0) {
+            p->exit_status = p->cfg.dry_run && s->report &&
+                             mp_report_verdict(s->report) == MP_VERDICT_ACCEPT ? 0 : 1;
+        } else {
+            p->exit_status = 2;
+        }
+        g_main_loop_quit(p->loop);
+    }
+}
+
+static void add_failure_finding(Session *s, const char *dest_error)
+{
+    MpFinding *f;
+    g_autofree char *where = s->section ?
+        g_strdup_printf("%s at stream offset %" G_GUINT64_FORMAT, s->section, s->section_offset) :
+        g_strdup("before the first section");
+    bool dest = s->broke_off && strcmp(s->broke_off, "destination") == 0;
+
+    if (!s->report) {
+        s->report = mp_policy_new_report(s->proxy->cfg.policy);
+    }
+    f = mp_report_add(s->report, dest || !s->broke_off ? "destination-failed" : "source-failed",
+                      where, NULL, dest_error,
+                      dest || !s->broke_off ? "read the destination QEMU's log for the device named here"
+                                            : "read the source QEMU's log",
+                      "the %s broke off the migration while %s was being forwarded%s%s",
+                      s->broke_off ? s->broke_off : "destination", where,
+                      dest_error ? ": " : (s->failure ? ": " : ""),
+                      dest_error ? dest_error : (s->failure ? s->failure : ""));
+    mp_events_finding(s->proxy->cfg.events, s->id, f);
+}
+
+static void on_outcome(GObject *obj, GAsyncResult *res, gpointer data)
+{
+    Session *s = data;
+    OutcomeJob *j = g_task_get_task_data(G_TASK(res));
+    const char *outcome;
+    g_autofree char *dest_error = NULL;
+
+    if (j->status && strcmp(j->status, "completed") == 0 && !s->broke_off &&
+        (s->stream_clean || s->late_undecodable) && !(s->rp_shut && s->rp_shut_value)) {
+        outcome = "completed";
+    } else {
+        outcome = "failed";
+        dest_error = g_strdup(j->error_desc ? j->error_desc :
+                              j->status ? j->status :
+                              j->qmp_error ? "the destination QEMU is gone (its QMP does not answer)"
+                                           : NULL);
+        add_failure_finding(s, dest_error);
+    }
+    session_end(s, outcome, j->status, dest_error);
+    session_unref(s);
+}
+
+static void session_finish(Session *s)
+{
+    s->finished = true;
+    s->state = S_FINISHING;
+    for (guint i = 0; i < s->channels->len; i++) {
+        channel_close(g_ptr_array_index(s->channels, i));
+    }
+    if (s->settle_timer) {
+        g_source_remove(s->settle_timer);
+        s->settle_timer = 0;
+    }
+    if (s->rejected) {
+        session_end(s, "rejected", NULL, NULL);
+        return;
+    }
+    if (s->route->cfg.dest_qmp && s->contacted) {
+        OutcomeJob *j = g_new0(OutcomeJob, 1);
+        g_autoptr(GTask) task = g_task_new(NULL, NULL, on_outcome, session_ref(s));
+
+        j->dest_qmp = g_strdup(s->route->cfg.dest_qmp);
+        g_task_set_task_data(task, j, (GDestroyNotify)outcome_job_free);
+        g_task_run_in_thread(task, outcome_thread);
+        return;
+    }
+    if (!s->broke_off && (s->stream_clean || s->late_undecodable) && !(s->rp_shut && s->rp_shut_value)) {
+        session_end(s, "completed", NULL, NULL);
+    } else {
+        g_autofree char *rp = s->rp_shut && s->rp_shut_value ?
+            g_strdup_printf("the destination's return path said SHUT %u", s->rp_shut_value) : NULL;
+
+        add_failure_finding(s, rp);
+        session_end(s, "failed", NULL, rp);
+    }
+}
+
+static void session_check_done(Session *s)
+{
+    if (s->finished) {
+        return;
+    }
+    if (!s->rejected && !s->broke_off) {
+        if (!s->decided) {
+            return;
+        }
+        for (guint i = 0; i < s->channels->len; i++) {
+            if (!channel_done(g_ptr_array_index(s->channels, i))) {
+                return;
+            }
+        }
+    }
+    session_finish(s);
+    /* the route's reference: a finished session stays only for late callbacks */
+    if (s->route->latest == s) {
+        s->route->latest = NULL;
+    }
+    session_unref(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* proxy and routes */
+
+MpProxy *mp_proxy_new(const MpProxyConfig *config, GMainLoop *loop)
+{
+    MpProxy *p = g_new0(MpProxy, 1);
+
+    p->cfg = *config;
+    p->loop = loop;
+    p->routes = g_ptr_array_new();
+    p->exit_status = -1;
+    return p;
+}
+
+void mp_proxy_free(MpProxy *proxy)
+{
+    if (!proxy) {
+        return;
+    }
+    for (guint i = 0; i < proxy->routes->len; i++) {
+        Route *r = g_ptr_array_index(proxy->routes, i);
+
+        g_cancellable_cancel(r->cancel);
+        g_socket_listener_close(r->listener);
+        if (g_str_has_prefix(r->cfg.listen, "unix:")) {
+            unlink(r->cfg.listen + 5);
+        }
+        /* routes are small and the process is exiting: sessions may still point here */
+    }
+    g_ptr_array_unref(proxy->routes);
+    g_free(proxy);
+}
+
+const char *mp_proxy_route_listen(const MpProxy *proxy, guint index)
+{
+    g_return_val_if_fail(index < proxy->routes->len, NULL);
+    return ((Route *)g_ptr_array_index(proxy->routes, index))->cfg.listen;
+}
+
+int mp_proxy_exit_status(const MpProxy *proxy)
+{
+    return proxy->exit_status;
+}
+
+bool mp_proxy_add_route(MpProxy *proxy, const MpRouteConfig *cfg, GError **error)
+{
+    g_autoptr(GSocketAddress) listen_addr = mp_uri_parse(cfg->listen, error);
+    g_autoptr(GSocketAddress) effective = NULL;
+    Route *r;
+
+    if (!listen_addr) {
+        return false;
+    }
+    r = g_new0(Route, 1);
+    r->proxy = proxy;
+    r->connect_addr = mp_uri_parse(cfg->connect, error);
+    if (!r->connect_addr) {
+        g_free(r);
+        return false;
+    }
+    if (G_IS_UNIX_SOCKET_ADDRESS(listen_addr)) {
+        const char *path = g_unix_socket_address_get_path(G_UNIX_SOCKET_ADDRESS(listen_addr));
+        struct stat st;
+
+        /* a socket file left by an earlier run would make bind() fail */
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            unlink(path);
+        }
+    }
+    r->listener = g_socket_listener_new();
+    if (!g_socket_listener_add_address(r->listener, listen_addr, G_SOCKET_TYPE_STREAM,
+                                       G_SOCKET_PROTOCOL_DEFAULT, NULL, &effective, error)) {
+        g_prefix_error(error, "--listen %s: ", cfg->listen);
+        g_object_unref(r->listener);
+        g_object_unref(r->connect_addr);
+        g_free(r);
+        return false;
+    }
+    /* port 0 picks a free port: the route is known by the real one */
+    r->cfg.listen = mp_uri_describe(effective);
+    r->cfg.connect = g_strdup(cfg->connect);
+    r->cfg.dest_qmp = g_strdup(cfg->dest_qmp);
+    r->cfg.source_qmp = g_strdup(cfg->source_qmp);
+    r->cfg.dest_profile = cfg->dest_profile;
+    r->client = g_socket_client_new();
+    g_socket_client_set_timeout(r->client, 10);
+    r->cancel = g_cancellable_new();
+    g_ptr_array_add(proxy->routes, r);
+    g_socket_listener_accept_async(r->listener, r->cancel, on_accept, r);
+    return true;
+}
