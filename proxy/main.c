@@ -79,7 +79,7 @@ int main(int argc, char **argv)
     g_autofree char *policy_file = NULL;
     g_autofree char *events_file = NULL;
     gboolean once = FALSE, dry_run = FALSE, checksum = FALSE;
-    gint settle_ms = 300;
+    gint settle_ms = 50;
     GOptionEntry entries[] = {
         { "listen", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &listen,
           "where the source migrates to (tcp:HOST:PORT or unix:PATH); repeatable, "
@@ -103,7 +103,7 @@ int main(int argc, char **argv)
         { "checksum", 0, 0, G_OPTION_ARG_NONE, &checksum,
           "sha256 of each direction of each connection in the end event", NULL },
         { "settle-ms", 0, 0, G_OPTION_ARG_INT, &settle_ms,
-          "wait this long after the prefix for the source's other channels (default 300)", "MS" },
+          "wait this long after the prefix for the source's other channels (default 50)", "MS" },
         { NULL, 0, 0, 0, NULL, NULL, NULL },
     };
     g_autoptr(GOptionContext) ctx = NULL;

@@ -56,8 +56,11 @@ typedef struct {
 struct Channel {
     Session *s;                 /* NULL until classified */
     Route *route;
+    guint64 seq;                /* accept order on the route */
     guint index;
     ChannelKind kind;
+    ChannelKind wanted;         /* parked: what its first bytes say */
+    bool parked;
     GSocketConnection *src, *dst;
     Leg up, down;
     bool closed;
@@ -78,6 +81,7 @@ struct Session {
     MpProxy *proxy;
     Route *route;
     guint id;
+    guint64 main_seq;           /* accept order of the main channel */
     SessionState state;
     GPtrArray *channels;        /* Channel *, arrival order, main first */
     GCancellable *cancel;
@@ -89,6 +93,7 @@ struct Session {
     char *dst_error;            /* destination facts could not be had */
     MpReport *report;
     bool gate_started, decided, rejected, contacted;
+    bool facts_ready;
 
     /* decoding progress of the main channel */
     bool prefix_done;
@@ -117,7 +122,10 @@ struct Route {
     GSocketAddress *connect_addr;
     GSocketListener *listener;
     GSocketClient *client;
-    Session *latest;            /* the newest session (weak: cleared on free) */
+    guint64 accepted;           /* connections accepted so far: their order */
+    GPtrArray *sessions;        /* live sessions (weak: removed on free) */
+    GPtrArray *unclassified;    /* accepted channels that sent nothing yet */
+    GPtrArray *parked;          /* channels waiting for their main channel */
     GCancellable *cancel;
 };
 
@@ -135,6 +143,7 @@ static void session_gate(Session *s);
 static void session_abort(Session *s, const char *who, const char *why);
 static void session_check_done(Session *s);
 static void connect_next(Session *s);
+static void session_fetch_facts(Session *s);
 
 /* ------------------------------------------------------------------ */
 /* sessions */
@@ -173,9 +182,7 @@ static void session_unref(Session *s)
     if (--s->ref > 0) {
         return;
     }
-    if (s->route->latest == s) {
-        s->route->latest = NULL;
-    }
+    g_ptr_array_remove(s->route->sessions, s);
     g_ptr_array_unref(s->channels);
     g_object_unref(s->cancel);
     mp_facts_free(s->src);
@@ -436,8 +443,11 @@ static bool leg_may_read_holding(const Leg *l)
     Channel *ch = l->ch;
     Session *s = ch->s;
 
-    if (!l->up || s == NULL) {
-        return s == NULL;       /* unclassified: read the first bytes */
+    if (s == NULL) {
+        return l->up && !ch->parked;    /* unclassified: read the first bytes */
+    }
+    if (!l->up) {
+        return false;
     }
     if (s->rejected || s->finished) {
         return false;
@@ -527,6 +537,7 @@ static void leg_write(Leg *l, const guint8 *data, gsize n)
 }
 
 static void classify(Channel *ch, const guint8 *data, gsize n);
+static void route_adopt_parked(Route *route);
 
 static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
 {
@@ -540,8 +551,15 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
     n = g_input_stream_read_finish(G_INPUT_STREAM(obj), res, &error);
     if (!s) {
         /* an unclassified channel: its first bytes decide where it goes */
+        Route *route = ch->route;
+
         if (n <= 0) {
+            /* closed (or cancelled at exit) before saying anything */
+            g_ptr_array_remove(route->unclassified, ch);
             channel_free(ch);
+            if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+                route_adopt_parked(route);
+            }
             return;
         }
         classify(ch, l->buf, (gsize)n);
@@ -681,57 +699,9 @@ static void attach(Session *s, Channel *ch, ChannelKind kind)
     ch->up.dec = new_decoder(ch, true);
 }
 
-static void classify(Channel *ch, const guint8 *data, gsize n)
+/* Announce @ch in @s and let it run: decode what it held, gate, connect. */
+static void channel_start(Session *s, Channel *ch)
 {
-    Route *route = ch->route;
-    MpProxy *proxy = route->proxy;
-    Session *s;
-    uint32_t magic = 0;
-    ChannelKind kind;
-    g_autofree char *human = NULL;
-
-    /* QEMU writes the 4-byte magic in one go; a shorter first read is rare */
-    if (n >= 4) {
-        memcpy(&magic, data, 4);
-        magic = GUINT32_FROM_BE(magic);
-    }
-    if (magic == MULTIFD_MAGIC && (!route->latest || route->latest->finished)) {
-        g_message("a multifd connection on %s without a migration to join: closed",
-                  route->cfg.listen);
-        channel_free(ch);
-        return;
-    }
-    if (magic == QEMU_VM_FILE_MAGIC || !route->latest || route->latest->finished ||
-        (magic != MULTIFD_MAGIC && route->latest->decided)) {
-        if (proxy->cfg.once && proxy->once_taken) {
-            /* --once: one migration only; later ones are refused */
-            channel_free(ch);
-            return;
-        }
-        proxy->once_taken = true;
-        s = session_new(route);
-        route->latest = s;
-        kind = CH_MAIN;
-        attach(s, ch, kind);
-        human = g_strdup_printf("session %u: migration from the source on %s", s->id,
-                                route->cfg.listen);
-        {
-            JsonObject *o = mp_events_begin("session", s->id);
-
-            json_object_set_string_member(o, "listen", route->cfg.listen);
-            json_object_set_string_member(o, "connect", route->cfg.connect);
-            json_object_set_boolean_member(o, "dry_run", proxy->cfg.dry_run);
-            mp_events_emit(proxy->cfg.events, o, human);
-        }
-    } else {
-        s = session_ref(route->latest);
-        kind = magic == MULTIFD_MAGIC ? CH_MULTIFD : CH_PREEMPT;
-        attach(s, ch, kind);
-        session_unref(s);
-        human = g_strdup_printf("session %u: %s channel %u joined", s->id,
-                                channel_kind_name(kind), ch->index);
-        emit_simple(s, "channel", human);
-    }
     session_ref(s);
     if (s->rejected || s->finished) {
         channel_close(ch);
@@ -739,13 +709,10 @@ static void classify(Channel *ch, const guint8 *data, gsize n)
         session_unref(s);
         return;
     }
-    leg_feed(&ch->up, data, n);
-    if (leg_ready(&ch->up)) {
-        leg_write(&ch->up, data, n);
-    } else {
-        g_byte_array_append(ch->up.held, data, (guint)n);
+    if (ch->up.held->len) {
+        leg_feed(&ch->up, ch->up.held->data, ch->up.held->len);
     }
-    if (kind == CH_MAIN && s->prefix_done && !s->gate_started) {
+    if (ch->kind == CH_MAIN && s->prefix_done && !s->gate_started) {
         session_gate(s);
     }
     if (s->state == S_CONNECTING || s->state == S_FORWARDING) {
@@ -753,6 +720,133 @@ static void classify(Channel *ch, const guint8 *data, gsize n)
     }
     leg_pump(&ch->up);
     session_unref(s);
+}
+
+static Session *start_session(Route *route, Channel *ch)
+{
+    MpProxy *proxy = route->proxy;
+    Session *s = session_new(route);
+    g_autofree char *human = NULL;
+    JsonObject *o;
+
+    proxy->once_taken = true;
+    s->main_seq = ch->seq;
+    g_ptr_array_add(route->sessions, s);
+    attach(s, ch, CH_MAIN);
+    session_fetch_facts(s);
+    human = g_strdup_printf("session %u: migration from the source on %s", s->id,
+                            route->cfg.listen);
+    o = mp_events_begin("session", s->id);
+    json_object_set_string_member(o, "listen", route->cfg.listen);
+    json_object_set_string_member(o, "connect", route->cfg.connect);
+    json_object_set_boolean_member(o, "dry_run", proxy->cfg.dry_run);
+    mp_events_emit(proxy->cfg.events, o, human);
+    return s;
+}
+
+/* The live session whose main channel was accepted last before @seq. */
+static Session *session_before(Route *route, guint64 seq)
+{
+    Session *best = NULL;
+
+    for (guint i = 0; i < route->sessions->len; i++) {
+        Session *s = g_ptr_array_index(route->sessions, i);
+
+        if (s->main_seq < seq && (!best || s->main_seq > best->main_seq)) {
+            best = s;
+        }
+    }
+    return best;
+}
+
+/* Is a connection accepted between @after and @before still silent? */
+static bool silent_between(Route *route, guint64 after, guint64 before)
+{
+    for (guint i = 0; i < route->unclassified->len; i++) {
+        Channel *c = g_ptr_array_index(route->unclassified, i);
+
+        if (c->seq > after && c->seq < before) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void join(Session *s, Channel *ch, ChannelKind kind)
+{
+    g_autofree char *human = NULL;
+
+    JsonObject *o;
+
+    attach(s, ch, kind);
+    human = g_strdup_printf("session %u: %s channel %u joined", s->id,
+                            channel_kind_name(kind), ch->index);
+    o = mp_events_begin("channel", s->id);
+    json_object_set_string_member(o, "kind", channel_kind_name(kind));
+    json_object_set_int_member(o, "index", ch->index);
+    mp_events_emit(s->proxy->cfg.events, o, human);
+    channel_start(s, ch);
+}
+
+/*
+ * Give parked channels (multifd or preempt bytes seen) to their session:
+ * the one whose main connection was accepted just before them.  QEMU 7.2
+ * sends the multifd channels' first bytes before the main channel's
+ * header, so a channel waits while an earlier connection is still silent
+ * (it may be the main channel that it belongs to).
+ */
+static void route_adopt_parked(Route *route)
+{
+    for (guint i = 0; i < route->parked->len;) {
+        Channel *ch = g_ptr_array_index(route->parked, i);
+        Session *s = session_before(route, ch->seq);
+        guint64 after = s ? s->main_seq : 0;
+
+        if (silent_between(route, after, ch->seq)) {
+            i++;
+            continue;
+        }
+        g_ptr_array_remove_index(route->parked, i);
+        ch->parked = false;
+        if (s && !s->finished) {
+            join(s, ch, ch->wanted);
+        } else if (ch->wanted == CH_MULTIFD) {
+            g_message("a multifd connection on %s without a migration to join: closed",
+                      route->cfg.listen);
+            channel_free(ch);
+        } else {
+            /* not QEMU's main channel and nothing to join: the gate says why */
+            channel_start(start_session(route, ch), ch);
+        }
+    }
+}
+
+static void classify(Channel *ch, const guint8 *data, gsize n)
+{
+    Route *route = ch->route;
+    MpProxy *proxy = route->proxy;
+    uint32_t magic = 0;
+
+    g_ptr_array_remove(route->unclassified, ch);
+    g_byte_array_append(ch->up.held, data, (guint)n);
+    /* QEMU writes the 4-byte magic in one go; a shorter first read is rare */
+    if (n >= 4) {
+        memcpy(&magic, data, 4);
+        magic = GUINT32_FROM_BE(magic);
+    }
+    if (magic == QEMU_VM_FILE_MAGIC) {
+        if (proxy->cfg.once && proxy->once_taken) {
+            /* --once: one migration only; later ones are refused */
+            channel_free(ch);
+        } else {
+            channel_start(start_session(route, ch), ch);
+        }
+    } else {
+        ch->parked = true;
+        ch->wanted = magic == MULTIFD_MAGIC ? CH_MULTIFD : CH_PREEMPT;
+        g_ptr_array_add(route->parked, ch);
+    }
+    route_adopt_parked(route);
 }
 
 static void on_accept(GObject *obj, GAsyncResult *res, gpointer data)
@@ -773,6 +867,8 @@ static void on_accept(GObject *obj, GAsyncResult *res, gpointer data)
 
     ch = g_new0(Channel, 1);
     ch->route = route;
+    ch->seq = ++route->accepted;
+    g_ptr_array_add(route->unclassified, ch);
     ch->src = conn;
     leg_init(&ch->up, ch, true, route->proxy->cfg.checksum);
     leg_init(&ch->down, ch, false, route->proxy->cfg.checksum);
@@ -840,28 +936,58 @@ static guint count_channels(const Session *s, ChannelKind kind)
 
 static void session_decide(Session *s);
 
+/* How many multifd channels to wait for before judging: 0 = none. */
+static guint expected_multifd(const Session *s)
+{
+    bool on = false;
+
+    if (s->src_qmp && mp_facts_get_cap(s->src_qmp, "multifd", &on)) {
+        return on && s->src_qmp->has_multifd_channels ? s->src_qmp->multifd_channels : 0;
+    }
+    /* without the source's word, the destination's count is what must come */
+    if (s->dst && mp_facts_get_cap(s->dst, "multifd", &on) && on &&
+        s->dst->has_multifd_channels) {
+        return s->dst->multifd_channels;
+    }
+    return 0;
+}
+
+/*
+ * Polled every 10 ms once the prefix is in and the facts are known: QEMU
+ * 7.2 connects every multifd channel before it ends the RAM setup section,
+ * so they are at most a few main-loop turns behind; settle_ms covers that,
+ * and a known expected count is waited for up to 2 s.
+ */
 static gboolean on_settle(gpointer data)
 {
     Session *s = data;
-    bool src_multifd = false;
-    guint want = 0;
+    gint64 now = g_get_monotonic_time();
+    guint want;
 
     if (s->finished) {
         s->settle_timer = 0;
         return G_SOURCE_REMOVE;
     }
-    /* with the source's own count, wait for exactly that many (bounded) */
-    if (s->src_qmp && mp_facts_get_cap(s->src_qmp, "multifd", &src_multifd) &&
-        src_multifd && s->src_qmp->has_multifd_channels) {
-        want = s->src_qmp->multifd_channels;
-    }
-    if (want && count_channels(s, CH_MULTIFD) < want &&
-        g_get_monotonic_time() < s->settle_deadline_us) {
+    want = expected_multifd(s);
+    if (now < s->settle_deadline_us - 2 * G_USEC_PER_SEC +
+              (gint64)s->proxy->cfg.settle_ms * 1000 ||
+        (want && count_channels(s, CH_MULTIFD) < want && now < s->settle_deadline_us)) {
         return G_SOURCE_CONTINUE;
     }
     s->settle_timer = 0;
     session_decide(s);
     return G_SOURCE_REMOVE;
+}
+
+static void maybe_settle(Session *s)
+{
+    if (!s->prefix_done || !s->facts_ready || s->settle_timer || s->decided || s->finished) {
+        return;
+    }
+    s->state = S_SETTLING;
+    s->settle_deadline_us = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+    s->settle_timer = g_timeout_add_full(G_PRIORITY_DEFAULT, 10, on_settle, session_ref(s),
+                                         (GDestroyNotify)session_unref);
 }
 
 static void on_facts(GObject *obj, GAsyncResult *res, gpointer data)
@@ -885,24 +1011,23 @@ static void on_facts(GObject *obj, GAsyncResult *res, gpointer data)
             s->dst = g_steal_pointer(&j->dst);
             s->dst_error = g_steal_pointer(&j->dst_error);
         }
-        s->settle_deadline_us = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
-        s->settle_timer = g_timeout_add_full(G_PRIORITY_DEFAULT,
-                                             MAX(s->proxy->cfg.settle_ms, 10u),
-                                             on_settle, session_ref(s),
-                                             (GDestroyNotify)session_unref);
+        s->facts_ready = true;
+        maybe_settle(s);
     }
     session_unref(s);
 }
 
-/* The prefix is in: gather the facts, then let late channels arrive. */
-static void session_gate(Session *s)
+/*
+ * A session has begun: fetch both sides' facts now, while the prefix is
+ * still arriving, so that the verdict comes as early as possible (a small
+ * source without a return path may finish writing before it).
+ */
+static void session_fetch_facts(Session *s)
 {
     Route *r = s->route;
     FactsJob *j = g_new0(FactsJob, 1);
     g_autoptr(GTask) task = NULL;
 
-    s->gate_started = true;
-    s->state = S_SETTLING;
     j->source_qmp = g_strdup(r->cfg.source_qmp);
     if (r->cfg.dest_profile) {
         g_autofree char *json = mp_facts_to_json(r->cfg.dest_profile);
@@ -914,6 +1039,13 @@ static void session_gate(Session *s)
     task = g_task_new(NULL, NULL, on_facts, session_ref(s));
     g_task_set_task_data(task, j, (GDestroyNotify)facts_job_free);
     g_task_run_in_thread(task, facts_thread);
+}
+
+/* The prefix is in: judge once the facts are known and late channels came. */
+static void session_gate(Session *s)
+{
+    s->gate_started = true;
+    maybe_settle(s);
 }
 
 /* Fill in what the stream's magic says when the decoder refused it. */
@@ -1351,9 +1483,7 @@ static void session_check_done(Session *s)
     }
     session_finish(s);
     /* the route's reference: a finished session stays only for late callbacks */
-    if (s->route->latest == s) {
-        s->route->latest = NULL;
-    }
+    g_ptr_array_remove(s->route->sessions, s);
     session_unref(s);
 }
 
@@ -1444,6 +1574,9 @@ bool mp_proxy_add_route(MpProxy *proxy, const MpRouteConfig *cfg, GError **error
     r->client = g_socket_client_new();
     g_socket_client_set_timeout(r->client, 10);
     r->cancel = g_cancellable_new();
+    r->sessions = g_ptr_array_new();
+    r->unclassified = g_ptr_array_new();
+    r->parked = g_ptr_array_new();
     g_ptr_array_add(proxy->routes, r);
     g_socket_listener_accept_async(r->listener, r->cancel, on_accept, r);
     return true;
