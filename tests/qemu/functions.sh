@@ -390,23 +390,24 @@ check_ramblocks() {
 }
 
 # check_page_counters OUT FACTS: page records in the stream against the
-# source's query-migrate counters.  In 7.2 these are exact: "normal" is
-# incremented once per PAGE record (save_normal_page) and per page queued
-# to multifd, "duplicate" once per ZERO record, "xbzrle-cache.pages" once
-# per XBZRLE record, "compression.pages" once per COMPRESS_PAGE record
-# (update_compress_thread_counts; zero pages found by compress threads go
-# to "duplicate").  An xbzrle page that overflows is sent and counted as
-# normal; an unchanged one is neither sent nor counted.
+# source's query-migrate counters, for runs without xbzrle and compress,
+# where 7.2's counters are exact: "normal" is incremented once per PAGE
+# record (save_normal_page) and once per page queued to multifd
+# (ram_save_multifd_page), "duplicate" once per ZERO record
+# (save_zero_page).  With xbzrle or compress the related counters are not
+# record counts; those tests say why and check what is exact instead.
 check_page_counters() {
     local out=$1 facts=$2
-    check_eq "pages.normal = query-migrate ram.normal" \
-        "$(jget "$out" .pages.normal)" "$(jget "$facts" .migrate.ram.normal)"
+    check_normal_pages "$out" "$facts"
     check_eq "pages.zero = query-migrate ram.duplicate" \
         "$(jget "$out" .pages.zero)" "$(jget "$facts" .migrate.ram.duplicate)"
-    check_eq "pages.xbzrle = query-migrate xbzrle-cache.pages" \
-        "$(jget "$out" .pages.xbzrle)" "$(jget "$facts" '.migrate."xbzrle-cache".pages // 0')"
-    check_eq "pages.compressed = query-migrate compression.pages" \
-        "$(jget "$out" .pages.compressed)" "$(jget "$facts" '.migrate.compression.pages // 0')"
+    check_eq "no XBZRLE records" "$(jget "$out" .pages.xbzrle)" 0
+    check_eq "no COMPRESS_PAGE records" "$(jget "$out" .pages.compressed)" 0
+}
+
+check_normal_pages() {
+    check_eq "pages.normal = query-migrate ram.normal" \
+        "$(jget "$1" .pages.normal)" "$(jget "$2" .migrate.ram.normal)"
 }
 
 # check_migration_completed FACTS: the source says the migration is done.
@@ -418,3 +419,27 @@ check_migration_completed() {
 command_names() {
     jget "$1" '[.commands[].name]'
 }
+
+# migrate_dirty_guest_to_file NAME FILE SYNCS: migrate QEMU NAME (running
+# the make_dirty_rom guest) to FILE so that pages are sent again in at
+# least SYNCS-2 later rounds, then let it finish, and leave the final
+# query-migrate in FILE.final.  Bandwidth and downtime are set so that
+# precopy cannot converge on its own while the guest writes; once enough
+# rounds went by the guest is paused, so the next round finds nothing
+# dirty and the migration completes deterministically (a pending size of
+# 0 ends precopy whatever the downtime estimate says).
+migrate_dirty_guest_to_file() {
+    local name=$1 file=$2 syncs=$3
+    set_params "$name" '{"downtime-limit":1,"max-bandwidth":4194304}'
+    qmp "$name" migrate "{\"uri\":\"exec:cat > $file\"}" >/dev/null || die "migrate failed"
+    # Some capabilities (compress) let 7.2 converge anyway: fine, as long
+    # as the rounds happened.
+    qmp_py wait-migration "$name" 60 --until active,completed --sync "$syncs" >"$file.rounds" ||
+        die "$name: no $syncs dirty syncs: $(cat "$file.rounds")"
+    if [ "$(jq -r .status "$file.rounds")" = active ]; then
+        qmp "$name" stop >/dev/null || die "$name: stop failed"
+    fi
+    qmp_py wait-migration "$name" 60 >"$file.final" ||
+        die "$name: migration did not complete: $(cat "$file.final")"
+}
+

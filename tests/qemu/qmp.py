@@ -23,6 +23,11 @@
 #        total, readonly}] parsed from QEMU's table (sizes in bytes).
 #   qmp.py parse-ramblocks            same parse, table text on stdin (used
 #                                     for the info_ramblock in facts.json)
+#   qmp.py mtree SOCKET
+#        run "info mtree" and print {region name: start address} for the
+#        first place each region is mapped itself (aliases skipped).  That
+#        is the address x-ignore-shared puts in the stream (mr->addr) for
+#        regions mapped at top level of a container based at 0.
 #
 # Exit status: 0 success, 1 QEMU said no / wanted state not reached,
 # 2 usage or protocol trouble.
@@ -121,6 +126,23 @@ def parse_ramblocks(text):
     return rows
 
 
+# "    00000000fffc0000-00000000ffffffff (prio 0, rom): pc.bios"
+MTREE_ROW = re.compile(
+    r"^\s*(?P<start>[0-9a-fA-F]+)-[0-9a-fA-F]+ \(prio -?\d+, [^)]*\): (?P<rest>.*)$")
+
+
+def parse_mtree(text):
+    """Map region name -> first start address where it is not an alias."""
+    addrs = {}
+    for line in text.replace("\r", "").split("\n"):
+        m = MTREE_ROW.match(line)
+        if not m or m.group("rest").startswith("alias "):
+            continue
+        name = m.group("rest").split(" KVM")[0].strip()
+        addrs.setdefault(name, int(m.group("start"), 16))
+    return addrs
+
+
 def wait_socket(path, timeout):
     deadline = time.monotonic() + timeout
     while True:
@@ -212,6 +234,12 @@ def main(argv):
             text = q.hmp("info ramblock")
             q.close()
             print(json.dumps(parse_ramblocks(text)))
+            return 0
+        if sub == "mtree" and len(argv) == 3:
+            q = QMP(argv[2])
+            text = q.hmp("info mtree")
+            q.close()
+            print(json.dumps(parse_mtree(text)))
             return 0
         if sub == "parse-ramblocks" and len(argv) == 2:
             print(json.dumps(parse_ramblocks(sys.stdin.read())))
