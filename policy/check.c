@@ -113,10 +113,13 @@ void mp_policy_free(MpPolicy *policy)
 static GStrv get_list(GKeyFile *kf, const char *key, GError **error)
 {
     g_autoptr(GError) local = NULL;
-    GStrv list = g_key_file_get_string_list(kf, "policy", key, NULL, &local);
+    GStrv list;
 
-    if (!list && !g_error_matches(local, G_KEY_FILE_ERROR,
-                                  G_KEY_FILE_ERROR_KEY_NOT_FOUND)) {
+    if (!g_key_file_has_key(kf, "policy", key, NULL)) {
+        return NULL;
+    }
+    list = g_key_file_get_string_list(kf, "policy", key, NULL, &local);
+    if (!list) {
         g_propagate_error(error, g_steal_pointer(&local));
     }
     return list;

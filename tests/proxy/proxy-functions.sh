@@ -1,0 +1,147 @@
+# proxy-functions.sh - helpers for the tests that put migproxy between two
+# real QEMU 7.2 processes.  Builds on tests/qemu/functions.sh (QEMU start,
+# QMP, recorders, cleanup by pid); source this file instead of that one.
+#
+# Environment: MIGPROXY, path of the migproxy binary (set by meson).
+
+. "$(dirname "${BASH_SOURCE[0]}")/../qemu/functions.sh"
+
+require_migproxy() {
+    [ -n "${MIGPROXY:-}" ] || skip "MIGPROXY not set (run through meson test)"
+    [ -x "$MIGPROXY" ] || die "MIGPROXY=$MIGPROXY is not an executable"
+}
+
+# dest_start NAME ARGS...: a destination waiting with -incoming defer on a
+# kernel-picked loopback port (INCOMING_PORT), with a second QMP socket
+# $TESTDIR/NAME-proxy.qmp for the proxy (a QMP socket serves one client at
+# a time and the test keeps using the first).
+dest_start() {
+    local name=$1
+    shift
+    qemu_start "$name" "$@" -incoming defer \
+        -qmp "unix:$TESTDIR/$name-proxy.qmp,server=on,wait=off"
+    start_incoming "$name"
+}
+
+# proxy_start NAME ARGS...: run migproxy with --listen tcp:127.0.0.1:0,
+# events in $TESTDIR/NAME.events, stderr in $TESTDIR/NAME.err; set
+# PROXY_PID and PROXY_PORT (read from the "listening" event).
+PROXY_PID=""
+PROXY_PORT=""
+proxy_start() {
+    local name=$1 n
+    shift
+    "$MIGPROXY" --listen tcp:127.0.0.1:0 --events "$TESTDIR/$name.events" "$@" \
+        >"$TESTDIR/$name.out" 2>"$TESTDIR/$name.err" &
+    PROXY_PID=$!
+    MIGTEST_PIDS+=("$PROXY_PID")
+    PROXY_PORT=""
+    for ((n = 0; n < 100; n++)); do
+        PROXY_PORT=$(jq -r 'select(.event == "listening") | .listen' \
+                     "$TESTDIR/$name.events" 2>/dev/null | head -n1 | sed 's/.*://')
+        [ -n "$PROXY_PORT" ] && break
+        kill -0 "$PROXY_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$PROXY_PORT" ] || { cat "$TESTDIR/$name.err" >&2; die "migproxy did not start"; }
+}
+
+# proxy_wait TIMEOUT: wait (bounded) for a --once proxy to exit; set
+# PROXY_STATUS to its exit status.
+PROXY_STATUS=""
+proxy_wait() {
+    local timeout=$1 n
+    for ((n = 0; n < timeout * 10; n++)); do
+        kill -0 "$PROXY_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$PROXY_PID" 2>/dev/null && die "migproxy still running after ${timeout}s"
+    wait "$PROXY_PID"
+    PROXY_STATUS=$?
+}
+
+# migrate NAME PORT: start a migration of NAME to tcp:127.0.0.1:PORT.
+migrate() {
+    qmp "$1" migrate "{\"uri\":\"tcp:127.0.0.1:$2\"}" >/dev/null || die "$1: migrate failed"
+}
+
+# events FILE JQ-FILTER: the filter applied to every event line (slurped).
+events() {
+    jq -cs "$2" "$1"
+}
+
+# check_rejected EVENTS CODE SOURCE DEST: the session was rejected with a
+# finding CODE carrying both values, the destination was never contacted.
+check_rejected() {
+    local ev=$1 code=$2 src=$3 dst=$4
+    check_eq "finding $code with both values" \
+        "$(events "$ev" "[.[] | select(.event == \"finding\" and .code == \"$code\") |
+                         {severity, source, destination}] | first")" \
+        "{\"severity\":\"error\",\"source\":$src,\"destination\":$dst}"
+    check_eq "finding $code has a message and a hint" \
+        "$(events "$ev" "[.[] | select(.event == \"finding\" and .code == \"$code\") |
+                         (.message | length > 0) and (.hint | length > 0)] | first")" true
+    check_eq "verdict reject, destination not contacted" \
+        "$(events "$ev" '[.[] | select(.event == "verdict") | {verdict, destination_contacted}]')" \
+        '[{"verdict":"reject","destination_contacted":false}]'
+    check_eq "end: rejected, nothing sent to the destination" \
+        "$(events "$ev" '[.[] | select(.event == "end") |
+                         {outcome, bytes_to_destination, destination_contacted}]')" \
+        '[{"outcome":"rejected","bytes_to_destination":0,"destination_contacted":false}]'
+}
+
+# check_event_members EVENTS: every line has event and session; findings,
+# verdicts and ends have the members other programs rely on.
+check_event_members() {
+    local ev=$1
+    check_eq "every event has event and session" \
+        "$(events "$ev" 'all(.[]; has("event") and has("session"))')" true
+    check_eq "findings have their members" \
+        "$(events "$ev" '[.[] | select(.event == "finding")] |
+            all(.[]; has("code") and has("severity") and has("subject") and has("source")
+                and has("destination") and has("message") and has("hint")
+                and (.severity | IN("error", "warning", "info")))')" true
+    check_eq "ends have their members" \
+        "$(events "$ev" '[.[] | select(.event == "end")] |
+            all(.[]; (.outcome | IN("completed", "rejected", "failed"))
+                and has("bytes_to_destination") and has("bytes_to_source"))')" true
+}
+
+# check_dest_accepts NAME SRCNAME PROXY-ARGS...: the destination NAME,
+# after a rejection, still takes a correct migration from SRCNAME through
+# a new proxy: completed on both sides, destination running.
+check_dest_accepts() {
+    local dst=$1 src=$2
+    shift 2
+    check_eq "destination still waits for a migration" \
+        "$(qmp "$dst" query-status | jq -c .status)" '"inmigrate"'
+    proxy_start proxy2 --once --connect "tcp:127.0.0.1:$INCOMING_PORT" "$@"
+    migrate "$src" "$PROXY_PORT"
+    qmp_py wait-migration "$src" 60 >"$TESTDIR/$src.final" ||
+        fail_check "correct migration after the rejection: $(cat "$TESTDIR/$src.final")"
+    proxy_wait 30
+    check_eq "proxy exit status for the correct migration" "$PROXY_STATUS" 0
+    check_eq "end: completed" \
+        "$(events "$TESTDIR/proxy2.events" '[.[] | select(.event == "end") | .outcome]')" \
+        '["completed"]'
+    check_eq "destination runs after the correct migration" \
+        "$(qmp_py wait-status "$dst" 20 running | jq -c .status)" '"running"'
+}
+
+# compare_captures A B: two recorder directories saw the same connections
+# with identical bytes in both directions.
+compare_captures() {
+    local a=$1 b=$2 f name
+    local na nb
+    na=$(cd "$a" && ls conn*.s2d 2>/dev/null | wc -l)
+    nb=$(cd "$b" && ls conn*.s2d 2>/dev/null | wc -l)
+    check_eq "same number of connections on both sides of the proxy" "$nb" "$na"
+    for f in "$a"/conn*; do
+        name=$(basename "$f")
+        if cmp -s "$f" "$b/$name"; then
+            log "ok: $name identical ($(stat -c %s "$f") bytes)"
+        else
+            fail_check "$name differs across the proxy ($(stat -c %s "$f") vs $(stat -c %s "$b/$name" 2>/dev/null) bytes)"
+        fi
+    done
+}
