@@ -52,6 +52,7 @@ struct MigDecoder {
     MigStepFunc step;
     const char *what;             /* what the current step reads, for errors */
     uint64_t item_offset;         /* where that item started */
+    bool item_after_step;         /* item starts after the running step's bytes */
     uint64_t offset;              /* stream offset of the next unconsumed byte */
     size_t need;
     uint64_t skip;
@@ -120,6 +121,7 @@ ssize_t mig_fail(MigDecoder *d, MigWireErrorCode code, uint64_t offset,
                  const char *fmt, ...) G_GNUC_PRINTF(4, 5);
 bool mig_set_skip(MigDecoder *d, uint64_t n, const char *what);
 void mig_describe(MigDecoder *d, const char *what);
+void mig_go(MigDecoder *d, MigStepFunc step, const char *what);
 char *mig_printable(const uint8_t *p, size_t n);
 bool mig_is_printable(const uint8_t *p, size_t n);
 

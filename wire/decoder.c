@@ -39,6 +39,24 @@ void mig_describe(MigDecoder *d, const char *what)
 {
     d->what = what;
     d->item_offset = d->offset;
+    d->item_after_step = false;
+}
+
+/* Switch phase; the next item starts after what the running step consumes. */
+void mig_go(MigDecoder *d, MigStepFunc step, const char *what)
+{
+    d->step = step;
+    d->what = what;
+    d->item_after_step = true;
+}
+
+static void advance(MigDecoder *d, uint64_t consumed)
+{
+    d->offset += consumed;
+    if (d->item_after_step) {
+        d->item_offset = d->offset;
+        d->item_after_step = false;
+    }
 }
 
 bool mig_set_skip(MigDecoder *d, uint64_t n, const char *what)
@@ -233,7 +251,7 @@ static bool drive(MigDecoder *d, const uint8_t *buf, size_t len, size_t *pos,
             *pos += take;
         }
         d->skip -= take;
-        d->offset += take;
+        advance(d, take);
         return take > 0;
     }
 
@@ -257,12 +275,13 @@ static bool drive(MigDecoder *d, const uint8_t *buf, size_t len, size_t *pos,
         r = d->step(d, d->stage, d->stage_len, final);
         if (r > 0) {
             stage_drop(d, (size_t)r);
-            d->offset += (uint64_t)r;
+            advance(d, (uint64_t)r);
             return true;
         }
         if (r < 0) {
             return false;
         }
+        advance(d, 0);
         g_assert(d->need > d->stage_len);
         if (final) {
             fail_short(d, !input_done);
@@ -282,12 +301,13 @@ static bool drive(MigDecoder *d, const uint8_t *buf, size_t len, size_t *pos,
         r = d->step(d, buf + *pos, n, final);
         if (r > 0) {
             *pos += (size_t)r;
-            d->offset += (uint64_t)r;
+            advance(d, (uint64_t)r);
             return true;
         }
         if (r < 0) {
             return false;
         }
+        advance(d, 0);
         g_assert(d->need > n && d->need <= MIG_STAGE_MAX);
         if (final) {
             if (n == 0 && at_end && !d->pk_active) {

@@ -28,12 +28,6 @@ static ssize_t step_after_eof(MigDecoder *d, const uint8_t *p, size_t n, bool fi
 static ssize_t step_vmdesc(MigDecoder *d, const uint8_t *p, size_t n, bool final);
 static void vmdesc_complete(MigDecoder *d, uint64_t end);
 
-static void go(MigDecoder *d, MigStepFunc step, const char *what)
-{
-    d->step = step;
-    mig_describe(d, what);
-}
-
 /* 7.2 and 10.x agree on these; the texts follow QEMU's where it has one. */
 ssize_t mig_step_main_header(MigDecoder *d, const uint8_t *p, size_t n,
                              bool final)
@@ -63,7 +57,7 @@ ssize_t mig_step_main_header(MigDecoder *d, const uint8_t *p, size_t n,
     ev.u.header.magic = magic;
     ev.u.header.version = version;
     mig_emit(d, &ev);
-    go(d, mig_step_top, "section type byte");
+    mig_go(d, mig_step_top, "section type byte");
     return 8;
 }
 
@@ -99,7 +93,7 @@ static ssize_t step_config(MigDecoder *d, const uint8_t *p, size_t n, bool final
     }
     MIG_NEED(d, n, 4 + len);
     d->machine = mig_printable(p + 4, len);
-    go(d, step_config_sub, "configuration subsection");
+    mig_go(d, step_config_sub, "configuration subsection");
     return 4 + len;
 }
 
@@ -109,7 +103,7 @@ static ssize_t step_config_caps(MigDecoder *d, const uint8_t *p, size_t n,
     uint8_t len;
 
     if (d->caps_left == 0) {
-        go(d, step_config_sub, "configuration subsection");
+        mig_go(d, step_config_sub, "configuration subsection");
         return step_config_sub(d, p, n, final);
     }
     MIG_NEED(d, n, 1);
@@ -142,7 +136,7 @@ static ssize_t step_config_sub(MigDecoder *d, const uint8_t *p, size_t n,
     if (p[0] != QEMU_VM_SUBSECTION) {
         d->has_config = true;
         emit_config(d);
-        go(d, mig_step_top, "section type byte");
+        mig_go(d, mig_step_top, "section type byte");
         return mig_step_top(d, p, n, final);
     }
     MIG_NEED(d, n, 2);
@@ -195,7 +189,7 @@ static ssize_t step_config_sub(MigDecoder *d, const uint8_t *p, size_t n,
                         "expected at most %u capabilities, found a count of %u",
                         MIG_LIMIT_CAPABILITIES, d->caps_left);
     }
-    go(d, step_config_caps, "capability name");
+    mig_go(d, step_config_caps, "capability name");
     return hdr + 4;
 }
 
@@ -212,10 +206,9 @@ static void payload_begin(MigDecoder *d, uint64_t start)
     if (is_ram(d->sec)) {
         mig_ram_begin_section(d);
     } else {
-        go(d, step_scan, "device section payload");
+        mig_go(d, step_scan, "device section payload");
     }
     d->sec_payload_start = start;
-    d->item_offset = start;
 }
 
 static void remember_full(MigDecoder *d, uint64_t payload_length, bool scanned)
@@ -269,7 +262,7 @@ ssize_t mig_step_footer(MigDecoder *d, const uint8_t *p, size_t n, bool final)
                         d->sec_id, d->sec->idstr, id);
     }
     emit_section_end(d, d->sec_payload_start, d->offset + 5, false);
-    go(d, mig_step_top, "section type byte");
+    mig_go(d, mig_step_top, "section type byte");
     return 5;
 }
 
@@ -277,10 +270,10 @@ ssize_t mig_step_footer(MigDecoder *d, const uint8_t *p, size_t n, bool final)
 void mig_section_payload_done(MigDecoder *d)
 {
     if (d->has_config) {
-        go(d, mig_step_footer, "section footer");
+        mig_go(d, mig_step_footer, "section footer");
     } else {
         emit_section_end(d, d->sec_payload_start, d->offset, false);
-        go(d, mig_step_top, "section type byte");
+        mig_go(d, mig_step_top, "section type byte");
     }
 }
 
@@ -438,7 +431,7 @@ ssize_t mig_step_top(MigDecoder *d, const uint8_t *p, size_t n, bool final)
                             "CONFIGURATION (0x07) is only valid right after "
                             "the file header");
         }
-        go(d, step_config, "configuration section");
+        mig_go(d, step_config, "configuration section");
         return 1;
     case QEMU_VM_SECTION_START:
     case QEMU_VM_SECTION_FULL:
@@ -460,8 +453,7 @@ ssize_t mig_step_top(MigDecoder *d, const uint8_t *p, size_t n, bool final)
         }
         d->eof_seen = true;
         mig_emit(d, &ev);
-        go(d, step_after_eof, "VMDESCRIPTION or end of stream");
-        d->item_offset = d->offset + 1;
+        mig_go(d, step_after_eof, "VMDESCRIPTION or end of stream");
         return 1;
     }
     default:
@@ -609,7 +601,7 @@ static ssize_t step_scan(MigDecoder *d, const uint8_t *p, size_t n, bool final)
     d->certain = false;
     d->stats.scanned_boundaries++;
     emit_section_end(d, d->sec_payload_start, d->offset + 5, true);
-    go(d, mig_step_top, "section type byte");
+    mig_go(d, mig_step_top, "section type byte");
     return 5;
 }
 

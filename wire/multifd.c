@@ -44,8 +44,7 @@ ssize_t mig_step_multifd_init(MigDecoder *d, const uint8_t *p, size_t n,
     memcpy(ev.u.mf_init.uuid, p + 8, 16);
     ev.u.mf_init.channel_id = p[24];
     mig_emit(d, &ev);
-    d->step = step_packet;
-    mig_describe(d, "multifd packet");
+    mig_go(d, step_packet, "multifd packet");
     return MULTIFD_INIT_SIZE;
 }
 

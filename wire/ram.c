@@ -19,8 +19,7 @@ static ssize_t step_ram_block(MigDecoder *d, const uint8_t *p, size_t n, bool fi
 
 void mig_ram_begin_section(MigDecoder *d)
 {
-    d->step = mig_step_ram_word;
-    mig_describe(d, "RAM record");
+    mig_go(d, mig_step_ram_word, "RAM record");
 }
 
 static bool is_pow2_page(uint64_t v)
@@ -157,7 +156,7 @@ static ssize_t step_ram_block(MigDecoder *d, const uint8_t *p, size_t n, bool fi
         end.u.ram_total.total = d->ram_total;
         d->in_block_list = false;
         mig_emit(d, &end);
-        d->step = mig_step_ram_word;
+        mig_go(d, mig_step_ram_word, "RAM record");
     }
     return (ssize_t)at;
 }
@@ -172,6 +171,23 @@ static ssize_t page_record(MigDecoder *d, const uint8_t *p, size_t n,
     uint64_t payload = 0;
     MigPageKind kind;
 
+    switch (kind_flag) {
+    case RAM_SAVE_FLAG_ZERO:
+        kind = MIG_PAGE_ZERO;
+        break;
+    case RAM_SAVE_FLAG_PAGE:
+        kind = MIG_PAGE_NORMAL;
+        break;
+    case RAM_SAVE_FLAG_XBZRLE:
+        kind = MIG_PAGE_XBZRLE;
+        break;
+    case RAM_SAVE_FLAG_COMPRESS_PAGE:
+        kind = MIG_PAGE_COMPRESSED;
+        break;
+    default:
+        return mig_fail(d, MIG_WIRE_ERROR_CORRUPT, d->offset,
+                        "unknown combination of RAM flags 0x%x", flags);
+    }
     if (!cont) {
         uint8_t len;
 
@@ -190,24 +206,20 @@ static ssize_t page_record(MigDecoder *d, const uint8_t *p, size_t n,
                         "this channel (QEMU: \"Ack, bad migration stream!\")");
     }
 
-    switch (kind_flag) {
-    case RAM_SAVE_FLAG_ZERO:
-        kind = MIG_PAGE_ZERO;
+    switch (kind) {
+    case MIG_PAGE_ZERO:
         MIG_NEED(d, n, at + 1);
         at += 1;
         break;
-    case RAM_SAVE_FLAG_PAGE:
-        kind = MIG_PAGE_NORMAL;
+    case MIG_PAGE_NORMAL:
         payload = d->tps;
         break;
-    case RAM_SAVE_FLAG_XBZRLE:
-        kind = MIG_PAGE_XBZRLE;
+    case MIG_PAGE_XBZRLE:
         MIG_NEED(d, n, at + 3);
         payload = mig_be16(p + at + 1);
         at += 3;
         break;
-    case RAM_SAVE_FLAG_COMPRESS_PAGE:
-        kind = MIG_PAGE_COMPRESSED;
+    default:
         MIG_NEED(d, n, at + 4);
         payload = mig_be32(p + at);
         /* zlib's compressBound(TPS) is a little over TPS */
@@ -219,9 +231,6 @@ static ssize_t page_record(MigDecoder *d, const uint8_t *p, size_t n,
         }
         at += 4;
         break;
-    default:
-        return mig_fail(d, MIG_WIRE_ERROR_CORRUPT, d->offset,
-                        "unknown combination of RAM flags 0x%x", flags);
     }
     if (!cont) {
         g_autofree char *name = mig_printable(p + 9, p[8]);
@@ -264,13 +273,8 @@ ssize_t mig_step_ram_word(MigDecoder *d, const uint8_t *p, size_t n, bool final)
         MigEvent ev = { .type = MIG_EV_RAM_EOS, .offset = d->offset,
                         .end = d->offset + 8 };
         mig_emit(d, &ev);
-        if (d->cfg.channel == MIG_CHANNEL_PREEMPT) {
-            d->step = mig_step_ram_word;
-        } else {
-            d->offset += 8;
+        if (d->cfg.channel != MIG_CHANNEL_PREEMPT) {
             mig_section_payload_done(d);
-            d->offset -= 8;
-            d->item_offset = d->offset + 8;
         }
         return 8;
     }
@@ -300,7 +304,7 @@ ssize_t mig_step_ram_word(MigDecoder *d, const uint8_t *p, size_t n, bool final)
             mig_emit(d, &end);
         } else {
             d->in_block_list = true;
-            d->step = step_ram_block;
+            mig_go(d, step_ram_block, "RAM block list entry");
         }
         return 8;
     }

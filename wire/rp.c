@@ -17,8 +17,7 @@ static ssize_t step_rp_bitmap_end(MigDecoder *d, const uint8_t *p, size_t n,
     ev.u.rp_bitmap.size = d->rp_bitmap_size;
     ev.u.rp_bitmap.end_mark = mig_be64(p);
     mig_emit(d, &ev);
-    d->step = mig_step_rp;
-    mig_describe(d, "return-path message");
+    mig_go(d, mig_step_rp, "return-path message");
     return 8;
 }
 
@@ -37,7 +36,7 @@ static ssize_t step_rp_bitmap(MigDecoder *d, const uint8_t *p, size_t n,
     }
     d->rp_bitmap_size = size;
     d->skip = size;
-    d->step = step_rp_bitmap_end;
+    d->step = step_rp_bitmap_end;  /* the bitmap is one item from its size on */
     return 8;
 }
 
@@ -70,9 +69,7 @@ ssize_t mig_step_rp(MigDecoder *d, const uint8_t *p, size_t n, bool final)
     d->stats.rp_messages++;
     mig_emit(d, &ev);
     if (type == MIG_RP_MSG_RECV_BITMAP) {
-        d->step = step_rp_bitmap;
-        mig_describe(d, "received-bitmap after RECV_BITMAP");
-        d->item_offset = d->offset + 4 + len;
+        mig_go(d, step_rp_bitmap, "received-bitmap after RECV_BITMAP");
     }
     return 4 + len;
 }
