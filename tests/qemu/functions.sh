@@ -443,3 +443,43 @@ migrate_dirty_guest_to_file() {
         die "$name: migration did not complete: $(cat "$file.final")"
 }
 
+
+# migrate_via_recorder SRC DST DIR: migrate QEMU SRC to QEMU DST (started
+# with "-incoming defer") through record.py, which leaves the bytes of
+# each connection in DIR/connNN.{s2d,d2s}.  Returns once the source says
+# completed (its final query-migrate is in DIR/final.json), the relay has
+# exited and the destination runs again.
+migrate_via_recorder() {
+    local src=$1 dst=$2 dir=$3
+    start_incoming "$dst"
+    start_recorder "$dir" "$INCOMING_PORT"
+    qmp "$src" migrate "{\"uri\":\"tcp:127.0.0.1:$RECORDER_PORT\"}" >/dev/null ||
+        die "$src: migrate failed"
+    wait_migration_via_recorder "$src" "$dst" "$dir"
+}
+
+# wait_migration_via_recorder SRC DST DIR [STATE]: the second half of the
+# above, for tests that act in between.  STATE is the run state the
+# destination must reach: "running", or "paused" when the source was
+# paused before the switchover (the destination takes over the source's
+# run state from the globalstate section).
+wait_migration_via_recorder() {
+    local src=$1 dst=$2 dir=$3 state=${4:-running}
+    qmp_py wait-migration "$src" 90 >"$dir/final.json" ||
+        die "$src: migration did not complete: $(cat "$dir/final.json")"
+    wait_recorder 30
+    qmp_py wait-status "$dst" 30 "$state" >"$dir/dst-status.json" ||
+        die "$dst: not $state after migration: $(cat "$dir/dst-status.json")"
+}
+
+# check_destination DST OUT: the destination accepted the stream: its
+# incoming migration completed, and its own RAM blocks are the ones the
+# stream announced.
+check_destination() {
+    local dst=$1 out=$2
+    check_eq "destination query-migrate status" \
+        "$(qmp "$dst" query-migrate | jq -c .status)" '"completed"'
+    check_eq "destination info ramblock = ramblocks in the stream" \
+        "$(qmp_py ramblocks "$dst" | jq -c '[.[] | {name, length: .used}]')" \
+        "$(jget "$out" '[.ramblocks[] | {name, length}]')"
+}
