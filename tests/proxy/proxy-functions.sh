@@ -14,13 +14,32 @@ require_migproxy() {
 # dest_start NAME ARGS...: a destination waiting with -incoming defer on a
 # kernel-picked loopback port (INCOMING_PORT), with a second QMP socket
 # $TESTDIR/NAME-proxy.qmp for the proxy (a QMP socket serves one client at
-# a time and the test keeps using the first).
+# a time and the test keeps using the first).  DEST_CAPS (words) and
+# DEST_PARAMS (JSON) are set before it starts listening.
+DEST_CAPS=""
+DEST_PARAMS=""
 dest_start() {
     local name=$1
     shift
     qemu_start "$name" "$@" -incoming defer \
         -qmp "unix:$TESTDIR/$name-proxy.qmp,server=on,wait=off"
+    # shellcheck disable=SC2086
+    [ -n "$DEST_CAPS" ] && set_caps "$name" $DEST_CAPS
+    [ -n "$DEST_PARAMS" ] && set_params "$name" "$DEST_PARAMS"
     start_incoming "$name"
+}
+
+# source_start NAME ARGS...: a source; SRC_CAPS and SRC_PARAMS as above.
+SRC_CAPS=""
+SRC_PARAMS=""
+source_start() {
+    local name=$1
+    shift
+    qemu_start "$name" "$@"
+    # shellcheck disable=SC2086
+    [ -n "$SRC_CAPS" ] && set_caps "$name" $SRC_CAPS
+    [ -n "$SRC_PARAMS" ] && set_params "$name" "$SRC_PARAMS"
+    return 0
 }
 
 # proxy_start NAME ARGS...: run migproxy with --listen tcp:127.0.0.1:0,
@@ -144,4 +163,46 @@ compare_captures() {
             fail_check "$name differs across the proxy ($(stat -c %s "$f") vs $(stat -c %s "$b/$name" 2>/dev/null) bytes)"
         fi
     done
+}
+
+# Without a return path QEMU 7.2's source calls a migration completed once
+# its last byte is in the socket buffers, and an idle 128 MiB test guest's
+# whole stream (under 2 MB) fits there before any gate can answer; its VM
+# would then stay paused although nothing reached the destination.  A
+# bandwidth cap gives the small guest the duration of a real one, so the
+# tests can check that a rejected source keeps running.
+SLOW_SOURCE='{"max-bandwidth": 1000000}'
+
+# reject_case CODE SOURCE-VALUE DEST-VALUE: the common body of the
+# reject-* tests.  Uses the arrays SRC_ARGS, DST_ARGS, SRC2_ARGS (the
+# correct source that follows), PROXY_EXTRA (PROXY2_EXTRA, if set, for the
+# second proxy), and SRC_CAPS/SRC_PARAMS,
+# SRC2_CAPS/SRC2_PARAMS, DEST_CAPS/DEST_PARAMS.  The rejected source must
+# fail cleanly and keep running; the destination, never contacted, must
+# then complete the correct migration.
+reject_case() {
+    local code=$1 srcval=$2 dstval=$3 ev
+    dest_start dst "${DST_ARGS[@]}"
+    SRC_PARAMS=${SRC_PARAMS:-$SLOW_SOURCE} source_start src "${SRC_ARGS[@]}"
+    proxy_start proxy --once --connect "tcp:127.0.0.1:$INCOMING_PORT" \
+        --dest-qmp "unix:$TESTDIR/dst-proxy.qmp" "${PROXY_EXTRA[@]}"
+    migrate src "$PROXY_PORT"
+    proxy_wait 30
+    ev=$TESTDIR/proxy.events
+    check_eq "proxy exit status 1 (rejected)" "$PROXY_STATUS" 1
+    check_event_members "$ev"
+    check_rejected "$ev" "$code" "$srcval" "$dstval"
+    check_eq "the source's migration failed" \
+        "$(qmp_py wait-migration src 30 --until failed | jq -c .status)" '"failed"'
+    check_eq "the source VM keeps running" "$(qmp src query-status | jq -c .status)" '"running"'
+    grep -q "\[$code\]" "$TESTDIR/proxy.err" && log "ok: human line for $code on stderr" ||
+        fail_check "no human line for $code on stderr"
+
+    SRC_CAPS=${SRC2_CAPS:-} SRC_PARAMS=${SRC2_PARAMS:-} source_start src2 "${SRC2_ARGS[@]}"
+    if declare -p PROXY2_EXTRA &>/dev/null; then
+        check_dest_accepts dst src2 --dest-qmp "unix:$TESTDIR/dst-proxy.qmp" "${PROXY2_EXTRA[@]}"
+    else
+        check_dest_accepts dst src2 --dest-qmp "unix:$TESTDIR/dst-proxy.qmp" "${PROXY_EXTRA[@]}"
+    fi
+    finish
 }
