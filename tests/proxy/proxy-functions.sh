@@ -206,3 +206,58 @@ reject_case() {
     fi
     finish
 }
+
+# accept_case CONNECTIONS: the common body of the accepted-migration tests.
+# Uses SRC_ARGS, DST_ARGS (arrays), SRC_CAPS/SRC_PARAMS, DEST_CAPS/
+# DEST_PARAMS and PROXY_EXTRA.  The source migrates through a recording
+# relay, the proxy, and a second recording relay to the destination; the
+# migration must complete on both QEMUs with the destination running, the
+# two captures must be identical connection by connection and direction by
+# direction, there must be CONNECTIONS of them, and the proxy's counts and
+# sha256 sums must be those of the captures.  Sets EV to the events file.
+EV=""
+accept_case() {
+    local conns=$1 rec_dst rec_src a b
+    dest_start dst "${DST_ARGS[@]}"
+    source_start src "${SRC_ARGS[@]}"
+    start_recorder "$TESTDIR/rec-dst" "$INCOMING_PORT"
+    rec_dst=$RECORDER_PID
+    proxy_start proxy --once --checksum --connect "tcp:127.0.0.1:$RECORDER_PORT" \
+        --dest-qmp "unix:$TESTDIR/dst-proxy.qmp" "${PROXY_EXTRA[@]}"
+    start_recorder "$TESTDIR/rec-src" "$PROXY_PORT"
+    rec_src=$RECORDER_PID
+    migrate src "$RECORDER_PORT"
+    qmp_py wait-migration src 120 >"$TESTDIR/src.final" ||
+        fail_check "the source's migration did not complete: $(cat "$TESTDIR/src.final")"
+    proxy_wait 60
+    RECORDER_PID=$rec_src RECORDER_DIR=$TESTDIR/rec-src wait_recorder 30
+    RECORDER_PID=$rec_dst RECORDER_DIR=$TESTDIR/rec-dst wait_recorder 30
+
+    EV=$TESTDIR/proxy.events
+    check_eq "proxy exit status 0" "$PROXY_STATUS" 0
+    check_event_members "$EV"
+    check_eq "verdict accept" "$(events "$EV" '[.[] | select(.event == "verdict") | .verdict]')" \
+        '["accept"]'
+    check_eq "end: completed, the destination says completed" \
+        "$(events "$EV" '[.[] | select(.event == "end") | {outcome, destination_status}]')" \
+        '[{"outcome":"completed","destination_status":"completed"}]'
+    check_eq "destination runs" "$(qmp_py wait-status dst 20 running | jq -c .status)" '"running"'
+    check_eq "the destination's own query-migrate" \
+        "$(qmp dst query-migrate | jq -c .status)" '"completed"'
+    compare_captures "$TESTDIR/rec-src" "$TESTDIR/rec-dst"
+    check_eq "connections of this migration" \
+        "$(ls "$TESTDIR/rec-src"/conn*.s2d | wc -l)" "$conns"
+    check_eq "proxy's connections" \
+        "$(events "$EV" '.[] | select(.event == "end") | .channels | length')" "$conns"
+    a=$(cat "$TESTDIR/rec-src"/conn*.s2d | wc -c)
+    check_eq "bytes_to_destination = what the source sent on all connections" \
+        "$(events "$EV" '.[] | select(.event == "end") | .bytes_to_destination')" "$a"
+    b=$(cat "$TESTDIR/rec-src"/conn*.d2s | wc -c)
+    check_eq "bytes_to_source = what the destination sent back" \
+        "$(events "$EV" '.[] | select(.event == "end") | .bytes_to_source')" "$b"
+    check_eq "proxy's sha256 per connection and direction = the captures'" \
+        "$(events "$EV" '[.[] | select(.event == "end") | .channels[] |
+                         .sha256_to_destination, .sha256_to_source] | sort')" \
+        "$(for f in "$TESTDIR/rec-src"/conn*; do sha256sum <"$f" | cut -d' ' -f1; done |
+           jq -R . | jq -cs 'sort')"
+}
