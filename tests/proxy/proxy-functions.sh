@@ -261,3 +261,40 @@ accept_case() {
         "$(for f in "$TESTDIR/rec-src"/conn*; do sha256sum <"$f" | cut -d' ' -f1; done |
            jq -R . | jq -cs 'sort')"
 }
+
+# kill_case WHO: the common body of the killed-peer tests.  A slowed source
+# migrates through the proxy; once the gate has accepted and bytes flow,
+# WHO (src or dst) is killed with SIGKILL.  The proxy must end the session
+# within 5 s, exit 2, and say in its end event who broke off and in which
+# section; sets EV.
+kill_case() {
+    local who=$1 n t0 t1 pid
+    dest_start dst -M pc -m 128M
+    SRC_PARAMS='{"max-bandwidth": 300000}' source_start src -M pc -m 128M
+    proxy_start proxy --once --connect "tcp:127.0.0.1:$INCOMING_PORT" \
+        --dest-qmp "unix:$TESTDIR/dst-proxy.qmp"
+    EV=$TESTDIR/proxy.events
+    migrate src "$PROXY_PORT"
+    for ((n = 0; n < 100; n++)); do
+        [ "$(events "$EV" '[.[] | select(.event == "verdict")] | length')" = 1 ] && break
+        sleep 0.1
+    done
+    check_eq "verdict accept" "$(events "$EV" '[.[] | select(.event == "verdict") | .verdict]')" \
+        '["accept"]'
+    sleep 1.5                   # mid-stream: the whole stream takes about 3 s
+    pid=$(cat "$TESTDIR/$who.pid")
+    kill -KILL "$pid"
+    t0=$(date +%s%N)
+    proxy_wait 15
+    t1=$(date +%s%N)
+    check_eq "the proxy ended the session within 5 s of the kill" \
+        "$(( (t1 - t0) / 1000000 < 5000 ))" 1
+    check_eq "proxy exit status 2 (failed)" "$PROXY_STATUS" 2
+    check_event_members "$EV"
+    check_eq "end: failed, broken off by the killed side, with the section" \
+        "$(events "$EV" '[.[] | select(.event == "end") |
+                          {outcome, broke_off, section: (.last_section != null)}]')" \
+        "[{\"outcome\":\"failed\",\"broke_off\":\"$( [ "$who" = src ] && echo source || echo destination)\",\"section\":true}]"
+    check_eq "some bytes had reached the destination" \
+        "$(events "$EV" '.[] | select(.event == "end") | .bytes_to_destination > 0')" true
+}
