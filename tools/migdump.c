@@ -602,7 +602,7 @@ int main(int argc, char **argv)
           "target page size when the stream does not say (default 4096)", "BYTES" },
         { "chunk", 0, 0, G_OPTION_ARG_INT, &chunk,
           "feed the decoder this many bytes at a time", "BYTES" },
-        { NULL }
+        { NULL, 0, 0, 0, NULL, NULL, NULL }
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("FILE|-");
     g_autoptr(GError) err = NULL;

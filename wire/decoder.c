@@ -291,6 +291,8 @@ static bool drive(MigDecoder *d, const uint8_t *buf, size_t len, size_t *pos,
     }
 
     {
+        static const uint8_t none[1];
+        const uint8_t *view = buf ? buf + *pos : none;  /* finish() has no buffer */
         size_t n = (size_t)MIN((uint64_t)(len - *pos), limit);
         bool final = (at_end && n == len - *pos) ||
                      (d->pk_active && n == limit);
@@ -298,7 +300,7 @@ static bool drive(MigDecoder *d, const uint8_t *buf, size_t len, size_t *pos,
         if (n == 0 && !final) {
             return false;
         }
-        r = d->step(d, buf + *pos, n, final);
+        r = d->step(d, view, n, final);
         if (r > 0) {
             *pos += (size_t)r;
             advance(d, (uint64_t)r);
@@ -316,7 +318,7 @@ static bool drive(MigDecoder *d, const uint8_t *buf, size_t len, size_t *pos,
             fail_short(d, !(at_end && n == len - *pos));
             return false;
         }
-        memcpy(d->stage, buf + *pos, n);
+        memcpy(d->stage, view, n);
         d->stage_len = n;
         *pos += n;
         return n > 0;
