@@ -39,11 +39,6 @@ typedef struct {
     bool scanned;
 } MigFullSection;
 
-typedef struct {
-    char idstr[256];
-    uint64_t used_length;
-} MigBlockInfo;
-
 struct MigDecoder {
     MigDecoderConfig cfg;
     MigEventFunc on_event;
@@ -100,10 +95,7 @@ struct MigDecoder {
     /* RAM */
     uint64_t ram_total;
     uint64_t ram_listed;
-    bool in_block_list;
-    GArray *blocks;               /* MigBlockInfo */
-    MigRamBlockEvent pending_block;
-    char pending_block_name[256];
+    guint ram_blocks;             /* entries in the current list */
     char last_block[256];         /* CONTINUE state of this channel */
     bool have_last_block;
 

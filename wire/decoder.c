@@ -112,7 +112,6 @@ MigDecoder *mig_decoder_new(const MigDecoderConfig *config,
     d->sections = g_hash_table_new_full(g_direct_hash, g_direct_equal,
                                         NULL, g_free);
     d->full_sections = g_array_new(FALSE, TRUE, sizeof(MigFullSection));
-    d->blocks = g_array_new(FALSE, TRUE, sizeof(MigBlockInfo));
     d->mf_packet_size = MULTIFD_RAM_HEADER_FIXED +
                         8 * (MULTIFD_PACKET_SIZE / d->tps);
 
@@ -157,7 +156,6 @@ void mig_decoder_free(MigDecoder *d)
         g_free(g_array_index(d->full_sections, MigFullSection, i).idstr);
     }
     g_array_unref(d->full_sections);
-    g_array_unref(d->blocks);
     if (d->vmdesc) {
         g_byte_array_unref(d->vmdesc);
     }
@@ -172,8 +170,6 @@ void mig_decoder_inherit(MigDecoder *d, const MigDecoder *from)
     d->cap_mapped_ram = from->cap_mapped_ram;
     d->postcopy_advised = from->postcopy_advised;
     d->has_config = from->has_config;
-    g_array_set_size(d->blocks, 0);
-    g_array_append_vals(d->blocks, from->blocks->data, from->blocks->len);
     if (d->cfg.channel == MIG_CHANNEL_RECOVERY) {
         GHashTableIter it;
         gpointer key, value;

@@ -273,9 +273,11 @@ bool mig_decoder_certain(const MigDecoder *dec);
 uint64_t mig_decoder_error_offset(const MigDecoder *dec);
 
 /*
- * Give a preempt or recovery channel the RAM block names and capability
- * facts its main channel announced, so CONTINUE records and block names can
- * be checked.  @from must be a main-channel decoder.
+ * Give a preempt or recovery channel what its main channel announced and
+ * that changes how later bytes are laid out: target page size,
+ * capabilities, the postcopy advise, footers and (for recovery, which
+ * continues with PART sections) the section-id map.  @from must be a
+ * main-channel decoder.
  */
 void mig_decoder_inherit(MigDecoder *dec, const MigDecoder *from);
 

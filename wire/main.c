@@ -415,7 +415,6 @@ static ssize_t command(MigDecoder *d, const uint8_t *p, size_t n)
         d->pk_end = d->offset + 9 + blob;
         return 9;
     }
-    (void)command_fixed_length;
     mig_emit(d, &ev);
     return 5 + len;
 }

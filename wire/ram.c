@@ -118,7 +118,7 @@ static ssize_t step_ram_block(MigDecoder *d, const uint8_t *p, size_t n, bool fi
         b->mapped_ram_pages_offset = mig_be64(p + at + 20);
         at += MAPPED_RAM_HDR_SIZE;
     }
-    if (d->blocks->len >= MIG_LIMIT_RAMBLOCKS) {
+    if (d->ram_blocks >= MIG_LIMIT_RAMBLOCKS) {
         return mig_fail(d, MIG_WIRE_ERROR_LIMIT, d->offset,
                         "more than %u RAM blocks in the list", MIG_LIMIT_RAMBLOCKS);
     }
@@ -139,12 +139,7 @@ static ssize_t step_ram_block(MigDecoder *d, const uint8_t *p, size_t n, bool fi
             return -1;
         }
     }
-    {
-        MigBlockInfo info = { .used_length = used };
-
-        g_strlcpy(info.idstr, name, sizeof(info.idstr));
-        g_array_append_val(d->blocks, info);
-    }
+    d->ram_blocks++;
     b->idstr = name;
     b->used_length = used;
     ev.end = d->offset + at + d->skip;
@@ -154,7 +149,6 @@ static ssize_t step_ram_block(MigDecoder *d, const uint8_t *p, size_t n, bool fi
         MigEvent end = { .type = MIG_EV_RAMBLOCK_LIST_END,
                          .offset = ev.end, .end = ev.end };
         end.u.ram_total.total = d->ram_total;
-        d->in_block_list = false;
         mig_emit(d, &end);
         mig_go(d, mig_step_ram_word, "RAM record");
     }
@@ -295,7 +289,7 @@ ssize_t mig_step_ram_word(MigDecoder *d, const uint8_t *p, size_t n, bool final)
         }
         d->ram_total = addr;
         d->ram_listed = 0;
-        g_array_set_size(d->blocks, 0);
+        d->ram_blocks = 0;
         ev.u.ram_total.total = addr;
         mig_emit(d, &ev);
         if (addr == 0) {
@@ -303,7 +297,6 @@ ssize_t mig_step_ram_word(MigDecoder *d, const uint8_t *p, size_t n, bool final)
                              .offset = d->offset + 8, .end = d->offset + 8 };
             mig_emit(d, &end);
         } else {
-            d->in_block_list = true;
             mig_go(d, step_ram_block, "RAM block list entry");
         }
         return 8;
