@@ -79,6 +79,7 @@ require_migdump() {
 # other versions write other streams (see wire-format.md section 9).
 require_qemu_version() {
     local want=$1 v
+    require_tool "$QEMU"
     v=$("$QEMU" --version 2>/dev/null | sed -n 's/^QEMU emulator version \([0-9]*\.[0-9]*\).*/\1/p')
     [ "$v" = "$want" ] || skip "these checks are for QEMU $want, $QEMU is '${v:-unknown}'"
 }
@@ -118,7 +119,7 @@ kill_pid() {
 
 # Create the per-test temp dir and install the cleanup trap.
 migtest_init() {
-    require_tool "$QEMU" "$PYTHON" jq
+    require_tool "$PYTHON" jq
     TESTDIR=$(mktemp -d "${TMPDIR:-/tmp}/migtest.XXXXXX") || die "mktemp failed"
     trap migtest_cleanup EXIT
     trap 'log "interrupted"; exit 1' INT TERM HUP
@@ -130,6 +131,7 @@ migtest_init() {
 qemu_start() {
     local name=$1 pid
     shift
+    require_tool "$QEMU"
     "$QEMU" -nodefaults -display none -accel tcg -name "$name" \
         -qmp "unix:$TESTDIR/$name.qmp,server=on,wait=off" \
         -pidfile "$TESTDIR/$name.pid" \
@@ -248,9 +250,15 @@ wait_recorder() {
 
 # make_dirty_rom FILE: write a 512-byte x86 option ROM whose init entry
 # never returns and keeps writing guest RAM, so that migrations have pages
-# to send again (xbzrle, postcopy requests).  SeaBIOS calls it during POST
-# in real mode.  Bytes written by hand; the disassembly is beside them.
+# to send again (xbzrle, multifd rounds, postcopy requests).  SeaBIOS
+# calls it during POST in real mode.  Bytes written by hand; the
+# disassembly is beside them.
 #
+# Each pass adds 1 to every 16th dword of 128 pages (0x10000-0x8ffff):
+# a page's xbzrle delta is then ~800 bytes, so an xbzrle round over the
+# dirty set is big enough (~100 KiB) to be rate limited, which spaces the
+# rounds out and lets the guest run between dirty syncs even on a busy
+# machine (otherwise 7.2 may find nothing dirty and converge by itself).
 # The CR4.PSE toggle is there for TCG: QEMU 7.2 marks a page dirty for
 # migration only on the first write through a fresh TLB entry, so without
 # a TLB flush each pass a page is seen dirty once and never again (seen on
@@ -266,11 +274,15 @@ code = bytes.fromhex(
     "0f22e0"        # 0b mov cr4,eax          without paging)
     "b80010"        # 0e mov ax,0x1000        first page: 0x10000
     "8ec0"          # 11 mov es,ax            page loop
-    "2666ff060000"  # 13 inc dword [es:0]     change 4 bytes of the page
-    "050001"        # 19 add ax,0x100         next 4 KiB page
-    "3d0090"        # 1c cmp ax,0x9000        up to 0x90000: 128 pages
-    "72f0"          # 1f jb 0x11
-    "ebe1"          # 21 jmp 0x04
+    "31ff"          # 13 xor di,di
+    "2666ff05"      # 15 inc dword [es:di]    dword loop
+    "83c710"        # 19 add di,16            every 16th byte
+    "81ff0010"      # 1c cmp di,0x1000
+    "72f3"          # 20 jb 0x15
+    "050001"        # 22 add ax,0x100         next 4 KiB page
+    "3d0090"        # 25 cmp ax,0x9000        up to 0x90000: 128 pages
+    "72e7"          # 28 jb 0x11
+    "ebd8"          # 2a jmp 0x04
 )
 rom = bytearray(512)
 rom[:len(code)] = code
@@ -420,22 +432,26 @@ command_names() {
     jget "$1" '[.commands[].name]'
 }
 
-# migrate_dirty_guest_to_file NAME FILE SYNCS: migrate QEMU NAME (running
-# the make_dirty_rom guest) to FILE so that pages are sent again in at
-# least SYNCS-2 later rounds, then let it finish, and leave the final
-# query-migrate in FILE.final.  Bandwidth and downtime are set so that
-# precopy cannot converge on its own while the guest writes; once enough
-# rounds went by the guest is paused, so the next round finds nothing
-# dirty and the migration completes deterministically (a pending size of
-# 0 ends precopy whatever the downtime estimate says).
+# migrate_dirty_guest_to_file NAME FILE WAIT-OPTION...: migrate QEMU NAME
+# (running the make_dirty_rom guest) to FILE, let rounds go by until
+# query-migrate satisfies the qmp.py wait-migration options given (e.g.
+# --sync 4, or --at-least xbzrle-cache.pages 384), then let it finish;
+# the final query-migrate is left in FILE.final.  Bandwidth and downtime
+# are set so that precopy cannot converge on its own while the guest
+# writes; once enough went by the guest is paused, so the next round
+# finds nothing dirty and the migration completes deterministically (a
+# pending size of 0 ends precopy whatever the downtime estimate says).
+# Waiting on QEMU's counters rather than on time keeps this working on a
+# loaded machine, where the guest gets less CPU per round.
 migrate_dirty_guest_to_file() {
-    local name=$1 file=$2 syncs=$3
-    set_params "$name" '{"downtime-limit":1,"max-bandwidth":4194304}'
+    local name=$1 file=$2
+    shift 2
+    set_params "$name" '{"downtime-limit":1,"max-bandwidth":1048576}'
     qmp "$name" migrate "{\"uri\":\"exec:cat > $file\"}" >/dev/null || die "migrate failed"
     # Some capabilities (compress) let 7.2 converge anyway: fine, as long
-    # as the rounds happened.
-    qmp_py wait-migration "$name" 60 --until active,completed --sync "$syncs" >"$file.rounds" ||
-        die "$name: no $syncs dirty syncs: $(cat "$file.rounds")"
+    # as what was asked for happened.
+    qmp_py wait-migration "$name" 60 --until active,completed "$@" >"$file.rounds" ||
+        die "$name: migration did not reach $*: $(cat "$file.rounds")"
     if [ "$(jq -r .status "$file.rounds")" = active ]; then
         qmp "$name" stop >/dev/null || die "$name: stop failed"
     fi
@@ -482,4 +498,132 @@ check_destination() {
     check_eq "destination info ramblock = ramblocks in the stream" \
         "$(qmp_py ramblocks "$dst" | jq -c '[.[] | {name, length: .used}]')" \
         "$(jget "$out" '[.ramblocks[] | {name, length}]')"
+}
+
+# ---------------------------------------------------------------------------
+# Recorded QEMU 10.2 streams (tests/data/qemu-10.2, see its README).
+
+DATA102="$MIGTEST_SRCDIR/../data/qemu-10.2"
+
+# unpack_case CASE FILE...: decompress FILE.xz of CASE into $TESTDIR/CASE/
+# and check each against the sha256 in the case's facts.json, so that a
+# damaged copy fails here instead of as a decoder bug.  Sets CASE_DIR and
+# CASE_FACTS.
+CASE_DIR=""
+CASE_FACTS=""
+unpack_case() {
+    local case=$1 f want got
+    shift
+    require_tool xz sha256sum
+    CASE_FACTS="$DATA102/$case/facts.json"
+    [ -f "$CASE_FACTS" ] || die "missing $CASE_FACTS"
+    CASE_DIR="$TESTDIR/$case"
+    mkdir -p "$CASE_DIR"
+    for f in "$@"; do
+        xz -dc "$DATA102/$case/$f.xz" >"$CASE_DIR/$f" || die "cannot decompress $case/$f.xz"
+        want=$(jq -r --arg f "$f.xz" '.streams[] | select(.file == $f) | .sha256' "$CASE_FACTS")
+        got=$(sha256sum "$CASE_DIR/$f" | cut -d' ' -f1)
+        [ -n "$want" ] && [ "$want" = "$got" ] || die "$case/$f: sha256 $got, facts.json says '$want'"
+    done
+    # QEMU's own words, in the shapes the checks use.
+    jq -r .info_ramblock "$CASE_FACTS" | "$PYTHON" "$QMP_PY" parse-ramblocks \
+        >"$CASE_DIR/ramblocks.json" || die "$case: cannot parse info_ramblock"
+}
+
+# case_machine: the -M argument on the recorded source's command line.
+case_machine() {
+    jq -c '.source_command_line_without_paths as $c
+           | [range(0; $c | length - 1) | select($c[.] == "-M") | $c[. + 1]][0]' "$CASE_FACTS"
+}
+
+# check_case_main OUT: what every recorded main stream must satisfy:
+# decoded without error, the machine of the command line, the RAM blocks
+# of info ramblock, and exactly the validated capabilities that were on.
+check_case_main() {
+    local out=$1
+    check_eq "error is null" "$(jget "$out" .error)" null
+    check_eq "stream version" "$(jget "$out" .version)" 3
+    check_eq "machine = -M of the recorded command line" "$(jget "$out" .machine)" "$(case_machine)"
+    check_eq "ramblocks = info ramblock of the source (name, Used)" \
+        "$(jget "$out" '[.ramblocks[] | {name, length}]')" \
+        "$(jq -c '[.[] | {name, length: .used}]' "$CASE_DIR/ramblocks.json")"
+    # 10.2 announces x-ignore-shared and mapped-ram only (validated ones).
+    check_eq "capabilities = the validated ones that were on" \
+        "$(jget "$out" '.capabilities | sort')" \
+        "$(jq -c '[.capabilities_on[] | select(. == "x-ignore-shared" or . == "mapped-ram")] | sort' "$CASE_FACTS")"
+    check_eq "ram_total = sum of Used" "$(jget "$out" .ram_total)" \
+        "$(jq '[.[].used] | add' "$CASE_DIR/ramblocks.json")"
+}
+
+# mapped_ram_layout_problems FILE OUT: read the mapped-ram FILE itself at
+# the offsets migdump reported (OUT) and print a JSON list of what does
+# not fit QEMU's layout (migration/ram.c, wire-format.md section 7); [] if
+# all fits.  Per block: a 28-byte header (be32 version 1, be64 page size,
+# be64 bitmap offset = the header's end, be64 pages offset = the value
+# migdump gave), a bitmap of ceil(pages/64) longs, the pages at the next
+# 1 MiB boundary, and right after them the next block's record (u8 name
+# length, name, be64 used length) or, after the last block, the RAM EOS
+# word.  Block 0's header is found by searching the first MiB.
+mapped_ram_layout_problems() {
+    "$PYTHON" - "$1" "$2" <<'PYEOF'
+import json, struct, sys
+data = open(sys.argv[1], "rb").read()
+out = json.load(open(sys.argv[2]))
+blocks = out["ramblocks"]
+problems = []
+MIB = 1 << 20
+
+def header_at(pos, blk):
+    if pos + 28 > len(data):
+        return "header beyond end of file"
+    ver, psize, bmoff, pgoff = struct.unpack(">IQQQ", data[pos:pos + 28])
+    bitmap = -(-blk["length"] // 4096 // 64) * 8
+    want = -(-(pos + 28 + bitmap) // MIB) * MIB
+    if (ver, psize, bmoff) != (1, 4096, pos + 28):
+        return "header %d/%d/%d" % (ver, psize, bmoff)
+    if pgoff != blk["mapped_ram_pages_offset"] or pgoff != want:
+        return "pages offset %d, migdump %s, layout %d" % (
+            pgoff, blk["mapped_ram_pages_offset"], want)
+    return None
+
+for i, blk in enumerate(blocks):
+    name = blk["name"].encode()
+    if i == 0:
+        # record: u8 len, name, be64 used, then the header
+        rec = data.find(bytes([len(name)]) + name + struct.pack(">Q", blk["length"]), 0, MIB)
+        if rec < 0:
+            problems.append([blk["name"], "record not found in the first MiB"])
+            continue
+    else:
+        prev = blocks[i - 1]
+        rec = prev["mapped_ram_pages_offset"] + prev["length"]
+        if data[rec:rec + 1 + len(name) + 8] != bytes([len(name)]) + name + struct.pack(">Q", blk["length"]):
+            problems.append([blk["name"], "record not right after the previous block's pages"])
+            continue
+    err = header_at(rec + 1 + len(name) + 8, blk)
+    if err:
+        problems.append([blk["name"], err])
+last = blocks[-1] if blocks else None
+if last is not None:
+    end = last["mapped_ram_pages_offset"] + last["length"]
+    if data[end:end + 8] != struct.pack(">Q", 0x10):
+        problems.append([last["name"], "no RAM EOS after the last block's pages"])
+print(json.dumps(problems))
+PYEOF
+}
+
+# check_mapped_ram_stream OUT FILE: the checks both mapped-ram cases share.
+check_mapped_ram_stream() {
+    local out=$1 file=$2
+    check_case_main "$out"
+    check_eq "stream ends with EOF" "$(jget "$out" .eof)" true
+    check_eq "VMDESCRIPTION present" "$(jget "$out" .vmdesc)" true
+    check_eq "migdump read the whole file (facts: raw_bytes)" "$(jget "$out" .bytes)" \
+        "$(jq '.streams[] | select(.file == "mapped-ram.bin.xz") | .raw_bytes' "$CASE_FACTS")"
+    check_eq "pages sit at fixed offsets: no page records" \
+        "$(jget "$out" '.pages | [.normal, .zero, .xbzrle, .compressed]')" '[0,0,0,0]'
+    check_eq "every block has a mapped-ram pages offset" \
+        "$(jget "$out" '[.ramblocks[] | select(.mapped_ram_pages_offset == null) | .name]')" '[]'
+    check_eq "the file's own bytes agree with each block's mapped-ram offsets" \
+        "$(mapped_ram_layout_problems "$file" "$out")" '[]'
 }

@@ -22,7 +22,7 @@ set_caps src postcopy-ram
 # rewritten all the time), and after the switch the background push is
 # slow enough (1 MiB/s) for the running destination to fault on pages it
 # has not got yet, so that it requests some.
-set_params src '{"downtime-limit":1,"max-bandwidth":8388608,"max-postcopy-bandwidth":1048576}'
+set_params src '{"downtime-limit":1,"max-bandwidth":4194304,"max-postcopy-bandwidth":1048576}'
 rec=$TESTDIR/rec
 start_incoming dst
 start_recorder "$rec" "$INCOMING_PORT"

@@ -12,10 +12,13 @@
 #   qmp.py hmp SOCKET 'HMP COMMAND LINE'  print the HMP text output
 #   qmp.py wait SOCKET TIMEOUT            wait until QMP answers on SOCKET
 #   qmp.py wait-migration SOCKET TIMEOUT [--until STATUS[,STATUS]] [--sync N]
+#                         [--at-least DOTTED.KEY N]
 #        poll query-migrate until a status in STATUS (default: completed)
-#        is reached (and, with --sync, ram.dirty-sync-count >= N); stop
-#        early on failed/cancelled.  Print the final query-migrate JSON.
-#        Exit 0 when the wanted status was reached, 1 otherwise.
+#        is reached (and, with --sync, ram.dirty-sync-count >= N; with
+#        --at-least, the counter at DOTTED.KEY, e.g. xbzrle-cache.pages,
+#        >= N); stop early on completed/failed/cancelled.  Print the final
+#        query-migrate JSON.  Exit 0 when the wanted state was reached, 1
+#        otherwise.
 #   qmp.py wait-status SOCKET TIMEOUT STATUS[,STATUS]
 #        poll query-status until its "status" is one of STATUS; print it.
 #   qmp.py ramblocks SOCKET
@@ -155,15 +158,20 @@ def wait_socket(path, timeout):
             time.sleep(POLL_INTERVAL)
 
 
-def wait_migration(path, timeout, until, min_sync):
+def lookup(info, dotted):
+    for key in dotted.split("."):
+        info = info.get(key, {}) if isinstance(info, dict) else {}
+    return info if isinstance(info, (int, float)) else 0
+
+
+def wait_migration(path, timeout, until, minimums):
     deadline = time.monotonic() + timeout
     q = QMP(path)
     try:
         while True:
             info = q.execute("query-migrate")
             status = info.get("status")
-            sync = info.get("ram", {}).get("dirty-sync-count", 0)
-            if status in until and sync >= min_sync:
+            if status in until and all(lookup(info, k) >= n for k, n in minimums):
                 return info, True
             if status in ("completed", "failed", "cancelled"):
                 # terminal: the wanted state can no longer be reached
@@ -212,17 +220,21 @@ def main(argv):
         if sub == "wait" and len(argv) == 4:
             return 0 if wait_socket(argv[2], float(argv[3])) else 1
         if sub == "wait-migration" and len(argv) >= 4:
-            until, min_sync = ["completed"], 0
+            until, minimums = ["completed"], []
             rest = argv[4:]
             while rest:
                 if rest[0] == "--until" and len(rest) >= 2:
                     until = rest[1].split(",")
+                    rest = rest[2:]
                 elif rest[0] == "--sync" and len(rest) >= 2:
-                    min_sync = int(rest[1])
+                    minimums.append(("ram.dirty-sync-count", int(rest[1])))
+                    rest = rest[2:]
+                elif rest[0] == "--at-least" and len(rest) >= 3:
+                    minimums.append((rest[1], int(rest[2])))
+                    rest = rest[3:]
                 else:
                     return usage()
-                rest = rest[2:]
-            info, ok = wait_migration(argv[2], float(argv[3]), until, min_sync)
+            info, ok = wait_migration(argv[2], float(argv[3]), until, minimums)
             print(json.dumps(info))
             return 0 if ok else 1
         if sub == "wait-status" and len(argv) == 5:
