@@ -65,6 +65,7 @@ typedef enum {
     MIG_EV_RAM_PAGE,          /* u.page (only with MIG_DECODER_PAGE_EVENTS) */
     MIG_EV_RAM_EOS,           /* end of a RAM section's data */
     MIG_EV_RAM_FLUSH,         /* RAM_SAVE_FLAG_MULTIFD_FLUSH */
+    MIG_EV_RAM_HOOK,          /* RAM_SAVE_FLAG_HOOK: RDMA hands over here */
     MIG_EV_COMMAND,           /* u.command */
     MIG_EV_PACKAGED_BEGIN,    /* u.command (blob length in u.command.blob_length) */
     MIG_EV_PACKAGED_END,

@@ -111,6 +111,7 @@ const char *mig_event_name(MigEventType type)
         [MIG_EV_RAM_PAGE] = "ram-page",
         [MIG_EV_RAM_EOS] = "ram-eos",
         [MIG_EV_RAM_FLUSH] = "ram-flush",
+        [MIG_EV_RAM_HOOK] = "ram-hook",
         [MIG_EV_COMMAND] = "command",
         [MIG_EV_PACKAGED_BEGIN] = "packaged-begin",
         [MIG_EV_PACKAGED_END] = "packaged-end",

@@ -301,9 +301,15 @@ ssize_t mig_step_ram_word(MigDecoder *d, const uint8_t *p, size_t n, bool final)
         }
         return 8;
     }
-    if (flags & RAM_SAVE_FLAG_HOOK) {
-        return mig_fail(d, MIG_WIRE_ERROR_UNSUPPORTED, d->offset,
-                        "RAM_SAVE_FLAG_HOOK (RDMA migration) is not decoded");
+    if (flags == RAM_SAVE_FLAG_HOOK) {
+        /*
+         * RDMA's control messages travel outside this byte stream; in the
+         * stream the hook is a bare word (ram_control_load_hook).
+         */
+        MigEvent ev = { .type = MIG_EV_RAM_HOOK, .offset = d->offset,
+                        .end = d->offset + 8 };
+        mig_emit(d, &ev);
+        return 8;
     }
     return page_record(d, p, n, addr, flags);
 }

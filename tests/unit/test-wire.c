@@ -479,11 +479,11 @@ static void test_errors_sections(void)
     put64(b, RAM_SAVE_FLAG_ZERO | RAM_SAVE_FLAG_PAGE);
     assert_error(b, MIG_CHANNEL_MAIN, MIG_WIRE_ERROR_CORRUPT, 32, "0xa");
 
-    /* RDMA hook */
+    /* the RDMA hook word with another flag */
     g_byte_array_set_size(b, 0);
     put_header(b, "pc"); put_section(b, QEMU_VM_SECTION_START, 2, "ram", 0, 4);
-    put64(b, RAM_SAVE_FLAG_HOOK);
-    assert_error(b, MIG_CHANNEL_MAIN, MIG_WIRE_ERROR_UNSUPPORTED, 32, "RDMA");
+    put64(b, RAM_SAVE_FLAG_HOOK | RAM_SAVE_FLAG_PAGE);
+    assert_error(b, MIG_CHANNEL_MAIN, MIG_WIRE_ERROR_CORRUPT, 32, "0x88");
 
     /* no configuration means no footers: a device payload cannot be delimited */
     g_byte_array_set_size(b, 0);
@@ -544,11 +544,13 @@ static void test_errors_other_channels(void)
     /* preempt channel: pages only, then its EOS */
     g_byte_array_set_size(b, 0);
     put64(b, 0x5000 | RAM_SAVE_FLAG_PAGE); put_cstr(b, "pc.ram"); put_fill(b, 0, 4096);
+    put64(b, RAM_SAVE_FLAG_HOOK);
     put64(b, RAM_SAVE_FLAG_EOS);
     assert_events(b, MIG_CHANNEL_PREEMPT,
         "0-4111 ram-page normal pc.ram+0x5000 payload=4096\n"
-        "4111-4119 ram-eos\n"
-        "4119-4119 end\n");
+        "4111-4119 ram-hook\n"
+        "4119-4127 ram-eos\n"
+        "4127-4127 end\n");
 }
 
 /* Bytes fed after finish, and errors that stick. */
