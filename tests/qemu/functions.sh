@@ -85,12 +85,12 @@ require_qemu_version() {
 }
 
 migtest_cleanup() {
-    local status=$? pid i
+    local status=$? i
+    local pids=("${MIGTEST_PIDS[@]}")
     trap - EXIT INT TERM HUP
     # Newest first: relays before the QEMUs they talk to.
-    for ((i = ${#MIGTEST_PIDS[@]} - 1; i >= 0; i--)); do
-        pid=${MIGTEST_PIDS[i]}
-        kill_pid "$pid"
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        kill_pid "${pids[i]}"
     done
     if [ -n "$TESTDIR" ] && [ -d "$TESTDIR" ]; then
         if [ "${MIGTEST_KEEP:-0}" = 1 ]; then
@@ -102,19 +102,34 @@ migtest_cleanup() {
     exit "$status"
 }
 
-# Send TERM, wait at most KILL_WAIT seconds, then KILL.  Only pids this
-# test recorded ever get here.
+# Send TERM, wait at most KILL_WAIT seconds, then KILL, and reap.  Only
+# pids this test recorded ever get here.  They are children of this shell
+# and stay zombies until reaped, so the pid cannot have been reused by an
+# unrelated process; once reaped it is forgotten for the same reason.
 kill_pid() {
     local pid=$1 n
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null
-    for ((n = 0; n < KILL_WAIT * 10; n++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null
+        for ((n = 0; n < KILL_WAIT * 10; n++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            # a zombie still answers kill -0: stop waiting once it is one
+            [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = Z ] && break
+            sleep 0.1
+        done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    fi
     wait "$pid" 2>/dev/null
+    forget_pid "$pid"
     return 0
+}
+
+# forget_pid PID: drop a reaped child from the list the cleanup kills.
+forget_pid() {
+    local p keep=()
+    for p in "${MIGTEST_PIDS[@]}"; do
+        [ "$p" = "$1" ] || keep+=("$p")
+    done
+    MIGTEST_PIDS=("${keep[@]}")
 }
 
 # Create the per-test temp dir and install the cleanup trap.
@@ -240,11 +255,14 @@ wait_recorder() {
     local timeout=$1 n rc
     for ((n = 0; n < timeout * 10; n++)); do
         kill -0 "$RECORDER_PID" 2>/dev/null || break
+        [ "$(ps -o stat= -p "$RECORDER_PID" 2>/dev/null | cut -c1)" = Z ] && break
         sleep 0.1
     done
-    kill -0 "$RECORDER_PID" 2>/dev/null && die "record.py still running after ${timeout}s"
+    kill -0 "$RECORDER_PID" 2>/dev/null && [ "$(ps -o stat= -p "$RECORDER_PID" | cut -c1)" != Z ] &&
+        die "record.py still running after ${timeout}s"
     wait "$RECORDER_PID"
     rc=$?
+    forget_pid "$RECORDER_PID"
     [ "$rc" = 0 ] || { cat "$RECORDER_DIR/record.log" >&2; die "record.py exited $rc"; }
 }
 
