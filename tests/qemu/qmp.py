@@ -202,8 +202,8 @@ def wait_status(path, timeout, wanted):
 def usage():
     sys.stderr.write("usage: qmp.py SOCKET COMMAND [JSON-ARGS] | hmp SOCKET LINE"
                      " | wait SOCKET T | wait-migration SOCKET T [--until S]"
-                     " [--sync N] | wait-status SOCKET T S | ramblocks SOCKET"
-                     " | parse-ramblocks\n")
+                     " [--sync N] [--at-least KEY N] | wait-status SOCKET T S"
+                     " | ramblocks SOCKET | mtree SOCKET | parse-ramblocks\n")
     return 2
 
 
