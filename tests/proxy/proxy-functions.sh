@@ -50,6 +50,7 @@ PROXY_PORT=""
 proxy_start() {
     local name=$1 n
     shift
+    rm -f "$TESTDIR/$name.events"       # the proxy appends; a new run starts afresh
     "$MIGPROXY" --listen tcp:127.0.0.1:0 --events "$TESTDIR/$name.events" "$@" \
         >"$TESTDIR/$name.out" 2>"$TESTDIR/$name.err" &
     PROXY_PID=$!
