@@ -27,6 +27,7 @@ MpFacts *mp_facts_new(MpFactsOrigin origin)
     f->caps = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     f->ramblocks = g_ptr_array_new_with_free_func(ramblock_free);
     f->announced_caps = g_ptr_array_new_with_free_func(g_free);
+    f->pci_devices = g_ptr_array_new_with_free_func(g_free);
     f->prefix_certain = true;
     return f;
 }
@@ -41,6 +42,7 @@ void mp_facts_free(MpFacts *facts)
     g_hash_table_unref(facts->caps);
     g_ptr_array_unref(facts->ramblocks);
     g_ptr_array_unref(facts->announced_caps);
+    g_ptr_array_unref(facts->pci_devices);
     g_free(facts);
 }
 
@@ -86,6 +88,34 @@ const MpRamBlock *mp_facts_find_ramblock(const MpFacts *facts,
         }
     }
     return NULL;
+}
+
+bool mp_facts_lacks_pci_device(const MpFacts *facts, const char *idstr,
+                               char **device)
+{
+    static GRegex *path_re;
+    g_autoptr(GMatchInfo) match = NULL;
+    g_autofree char *path = NULL;
+
+    if (g_once_init_enter(&path_re)) {
+        GRegex *re = g_regex_new("^([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]"
+                                 "(:[0-9a-f]{2}\\.[0-7])*)/", G_REGEX_OPTIMIZE, 0, NULL);
+
+        g_once_init_leave(&path_re, re);
+    }
+    if (!facts->has_pci_devices || !g_regex_match(path_re, idstr, 0, &match)) {
+        return false;
+    }
+    path = g_match_info_fetch(match, 1);
+    for (guint i = 0; i < facts->pci_devices->len; i++) {
+        if (strcmp(g_ptr_array_index(facts->pci_devices, i), path) == 0) {
+            return false;
+        }
+    }
+    if (device) {
+        *device = g_steal_pointer(&path);
+    }
+    return true;
 }
 
 uint64_t mp_facts_ram_size(const MpFacts *facts)
@@ -246,6 +276,17 @@ char *mp_facts_to_json(const MpFacts *facts)
     }
     json_builder_end_object(b);
 
+    json_builder_set_member_name(b, "pci_devices");
+    if (facts->has_pci_devices) {
+        json_builder_begin_array(b);
+        for (guint i = 0; i < facts->pci_devices->len; i++) {
+            json_builder_add_string_value(b, g_ptr_array_index(facts->pci_devices, i));
+        }
+        json_builder_end_array(b);
+    } else {
+        json_builder_add_null_value(b);
+    }
+
     json_builder_set_member_name(b, "ramblocks");
     json_builder_begin_array(b);
     for (guint i = 0; i < facts->ramblocks->len; i++) {
@@ -366,6 +407,22 @@ MpFacts *mp_facts_from_json(const char *text, gssize length, GError **error)
         facts->multifd_channels = (uint32_t)value;
         facts->multifd_compression = g_strdup(
             json_object_get_string_member_with_default(params, "multifd-compression", NULL));
+    }
+    if (json_object_has_member(obj, "pci_devices") &&
+        !json_object_get_null_member(obj, "pci_devices")) {
+        JsonArray *pci = json_object_get_array_member(obj, "pci_devices");
+
+        for (guint i = 0; pci && i < json_array_get_length(pci); i++) {
+            const char *dev = json_array_get_string_element(pci, i);
+
+            if (!dev) {
+                g_set_error(error, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE,
+                            "profile: pci_devices[%u] must be a string", i);
+                return NULL;
+            }
+            g_ptr_array_add(facts->pci_devices, g_strdup(dev));
+        }
+        facts->has_pci_devices = pci != NULL;
     }
     blocks = json_object_get_array_member(obj, "ramblocks");
     if (blocks) {

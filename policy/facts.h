@@ -71,6 +71,13 @@ typedef struct {
     bool has_ram_total;
     uint64_t ram_total;
 
+    /*
+     * PCI devices as QEMU names them in section idstrs ("0000:00:03.0",
+     * "0000:00:1e.0:01.0" behind a bridge), from query-pci.
+     */
+    bool has_pci_devices;
+    GPtrArray *pci_devices;     /* char * */
+
     /* source stream only: what the prefix showed */
     bool return_path_opened;
     bool has_postcopy_advise;
@@ -96,6 +103,14 @@ MpRamBlock *mp_facts_add_ramblock(MpFacts *facts, const char *name,
                                   uint64_t used_length);
 const MpRamBlock *mp_facts_find_ramblock(const MpFacts *facts,
                                          const char *name);
+/*
+ * Does @idstr name a PCI device (a qdev path "DDDD:BB:SS.F[:SS.F...]/vmsd")
+ * that @facts, which must have has_pci_devices, lack?  FALSE for idstrs
+ * that are not PCI device paths.  *@device is set to the path.
+ */
+bool mp_facts_lacks_pci_device(const MpFacts *facts, const char *idstr,
+                               char **device);
+
 /* Sum of used lengths; 0 when no block is known. */
 uint64_t mp_facts_ram_size(const MpFacts *facts);
 

@@ -45,7 +45,7 @@ static const MpFindingCode codes[] = {
     { "policy-capability-required", MP_SEVERITY_ERROR, "a capability the policy requires is off" },
     { "policy-capability-forbidden", MP_SEVERITY_ERROR, "a capability the policy forbids is on" },
     /* after the gate */
-    { "section-unknown-late", MP_SEVERITY_WARNING, "a late section is not in the destination's facts" },
+    { "section-unknown-late", MP_SEVERITY_ERROR, "a device section after the gate names a device the destination lacks" },
     { "destination-failed", MP_SEVERITY_ERROR, "the destination broke off the migration" },
     { "source-failed", MP_SEVERITY_ERROR, "the source broke off the migration" },
     { "destination-unreachable", MP_SEVERITY_ERROR, "the destination could not be contacted after acceptance" },

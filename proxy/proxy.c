@@ -107,6 +107,8 @@ struct Session {
     bool rp_shut;
     uint32_t rp_shut_value;
     bool late_undecodable;      /* forwarded past a point the decoder lost */
+    bool cut;                   /* a late check said: forward nothing more */
+    char *cut_reason;
 
     /* how it went */
     char *broke_off;            /* "source", "destination" or "proxy" */
@@ -194,6 +196,7 @@ static void session_unref(Session *s)
     g_free(s->dst_error);
     g_free(s->prefix_error);
     g_free(s->section);
+    g_free(s->cut_reason);
     g_free(s->broke_off);
     g_free(s->failure);
     g_free(s);
@@ -222,6 +225,42 @@ static void emit_simple(Session *s, const char *event, const char *human)
 
 /* ------------------------------------------------------------------ */
 /* decoder events */
+
+/*
+ * A device section after the gate: QEMU's destination fails on a section
+ * whose device it lacks ("Unknown savevm section or instance"), after all
+ * of RAM crossed and with the source's VM stopped.  Where the destination's
+ * facts show the device is missing (a PCI path), say so before the section
+ * is forwarded and, if the finding is an error, cut the migration here:
+ * the source then sees its migration fail and resumes its VM.
+ */
+static void check_late_section(Session *s, const MigEvent *ev)
+{
+    g_autofree char *device = NULL;
+    g_autofree char *where = NULL;
+    MpFinding *f;
+
+    if (!s->dst || !mp_facts_lacks_pci_device(s->dst, ev->u.section.idstr, &device)) {
+        return;
+    }
+    if (!s->report) {
+        s->report = mp_policy_new_report(s->proxy->cfg.policy);
+    }
+    where = g_strdup_printf("%s at stream offset %" G_GUINT64_FORMAT, s->section, ev->offset);
+    f = mp_report_add(s->report, "section-unknown-late", ev->u.section.idstr, device, "absent",
+                      "give the destination the same devices as the source",
+                      "the source sends device state for PCI device %s (%s), which the "
+                      "destination does not have; QEMU would fail there with \"Unknown savevm "
+                      "section or instance '%s'\" after all of RAM", device, where,
+                      ev->u.section.idstr);
+    mp_events_finding(s->proxy->cfg.events, s->id, f);
+    if (f->severity == MP_SEVERITY_ERROR) {
+        s->cut = true;
+        g_free(s->cut_reason);
+        s->cut_reason = g_strdup_printf("cut before %s: the destination lacks PCI device %s",
+                                        where, device);
+    }
+}
 
 static void on_main_event(const MigEvent *ev, void *opaque)
 {
@@ -273,6 +312,11 @@ static void on_main_event(const MigEvent *ev, void *opaque)
                                      ev->u.section.idstr ? ev->u.section.idstr : "?",
                                      ev->u.section.instance_id);
         s->section_offset = ev->offset;
+        if (s->decided && !s->cut && ev->u.section.idstr &&
+            (ev->u.section.type == QEMU_VM_SECTION_FULL ||
+             ev->u.section.type == QEMU_VM_SECTION_START)) {
+            check_late_section(s, ev);
+        }
         if (ev->u.section.type == QEMU_VM_SECTION_START && ev->u.section.idstr &&
             strcmp(ev->u.section.idstr, "ram") == 0) {
             s->ram_start_open = true;
@@ -586,6 +630,11 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
         }
     } else {
         leg_feed(l, l->buf, (gsize)n);
+        if (s->cut) {
+            session_abort(s, "proxy", s->cut_reason);
+            session_unref(s);
+            return;
+        }
         if (leg_ready(l) && !l->flushing_held && l->held->len == 0) {
             leg_write(l, l->buf, (gsize)n);
         } else {

@@ -31,7 +31,7 @@
 G_BEGIN_DECLS
 
 /* bytes per read; also the most one direction of one connection holds */
-#define MP_CHUNK_SIZE          (256u * 1024u)
+#define MP_CHUNK_SIZE          (1024u * 1024u)
 /* the main channel's prefix (RAM-block list included) must fit in this */
 #define MP_LIMIT_PREFIX        (16u * 1024u * 1024u)
 /* what another channel may send before the gate has decided */

@@ -164,6 +164,37 @@ static JsonNode *object_arg(const char *k1, const char *v1, const char *k2, cons
     return n;
 }
 
+/*
+ * Walk query-pci's devices as QEMU's pcibus_get_dev_path names them:
+ * "0000:BB:SS.F" on the root bus, then ":SS.F" per bridge level.
+ */
+static void add_pci_devices(MpFacts *facts, JsonArray *devices, const char *prefix)
+{
+    for (guint i = 0; devices && i < json_array_get_length(devices); i++) {
+        JsonObject *d = json_array_get_object_element(devices, i);
+        g_autofree char *path = NULL;
+        JsonObject *bridge;
+
+        if (!d) {
+            continue;
+        }
+        path = prefix ?
+            g_strdup_printf("%s:%02x.%x", prefix,
+                            (unsigned)json_object_get_int_member_with_default(d, "slot", 0),
+                            (unsigned)json_object_get_int_member_with_default(d, "function", 0)) :
+            g_strdup_printf("0000:%02x:%02x.%x",
+                            (unsigned)json_object_get_int_member_with_default(d, "bus", 0),
+                            (unsigned)json_object_get_int_member_with_default(d, "slot", 0),
+                            (unsigned)json_object_get_int_member_with_default(d, "function", 0));
+        g_ptr_array_add(facts->pci_devices, g_strdup(path));
+        bridge = json_object_get_object_member(d, "pci_bridge");
+        if (bridge && json_object_has_member(bridge, "devices")) {
+            add_pci_devices(facts, json_object_get_array_member(bridge, "devices"), path);
+        }
+
+    }
+}
+
 MpFacts *mp_qmp_probe(MpQmp *qmp, MpFactsOrigin origin, GError **error)
 {
     g_autoptr(MpFacts) facts = mp_facts_new(origin);
@@ -172,6 +203,7 @@ MpFacts *mp_qmp_probe(MpQmp *qmp, MpFactsOrigin origin, GError **error)
     g_autoptr(JsonNode) caps = NULL;
     g_autoptr(JsonNode) params = NULL;
     g_autoptr(JsonNode) ramblock = NULL;
+    g_autoptr(JsonNode) pci = NULL;
     const char *name;
     JsonObject *po;
 
@@ -223,6 +255,20 @@ MpFacts *mp_qmp_probe(MpQmp *qmp, MpFactsOrigin origin, GError **error)
         facts->multifd_compression = g_strdup(
             json_object_get_string_member_with_default(po, "multifd-compression", NULL));
     }
+
+    pci = mp_qmp_execute(qmp, "query-pci", NULL, error);
+    if (!pci) {
+        return NULL;
+    }
+    for (guint i = 0; JSON_NODE_HOLDS_ARRAY(pci) &&
+                      i < json_array_get_length(json_node_get_array(pci)); i++) {
+        JsonObject *bus = json_array_get_object_element(json_node_get_array(pci), i);
+
+        if (bus && json_object_has_member(bus, "devices")) {
+            add_pci_devices(facts, json_object_get_array_member(bus, "devices"), NULL);
+        }
+    }
+    facts->has_pci_devices = true;
 
     g_clear_pointer(&args, json_node_unref);
     args = object_arg("command-line", "info ramblock", NULL, NULL);

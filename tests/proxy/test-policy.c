@@ -301,6 +301,28 @@ static void test_policy_file(void)
     g_assert_null(mp_policy_load_data("[policy]\ntypo=1\n", (gsize)-1, &error));
 }
 
+static void test_pci_paths(void)
+{
+    g_autoptr(MpFacts) d = dest_pc();
+    g_autofree char *device = NULL;
+
+    g_ptr_array_add(d->pci_devices, g_strdup("0000:00:01.0"));
+    g_ptr_array_add(d->pci_devices, g_strdup("0000:00:1e.0"));
+    g_ptr_array_add(d->pci_devices, g_strdup("0000:00:1e.0:03.0"));
+    /* without query-pci facts nothing can be said */
+    g_assert_false(mp_facts_lacks_pci_device(d, "0000:00:02.0/virtio-rng", NULL));
+    d->has_pci_devices = true;
+    g_assert_false(mp_facts_lacks_pci_device(d, "0000:00:01.0/piix3", NULL));
+    g_assert_false(mp_facts_lacks_pci_device(d, "0000:00:1e.0:03.0/e1000", NULL));
+    g_assert_false(mp_facts_lacks_pci_device(d, "timer", NULL));
+    g_assert_false(mp_facts_lacks_pci_device(d, "ram", NULL));
+    g_assert_true(mp_facts_lacks_pci_device(d, "0000:00:1e.0:04.0/e1000", &device));
+    g_assert_cmpstr(device, ==, "0000:00:1e.0:04.0");
+    g_clear_pointer(&device, g_free);
+    g_assert_true(mp_facts_lacks_pci_device(d, "0000:00:02.0/virtio-rng", &device));
+    g_assert_cmpstr(device, ==, "0000:00:02.0");
+}
+
 static void test_codes_documented(void)
 {
     const char *path = g_getenv("FINDINGS_MD");
@@ -336,6 +358,7 @@ int main(int argc, char **argv)
     g_test_add_func("/policy/postcopy-advise", test_postcopy_advise);
     g_test_add_func("/policy/bad-header", test_bad_header);
     g_test_add_func("/policy/policy-file", test_policy_file);
+    g_test_add_func("/policy/pci-paths", test_pci_paths);
     g_test_add_func("/policy/codes-documented", test_codes_documented);
     return g_test_run();
 }
