@@ -784,3 +784,36 @@ void mp_check_prefix(const MpFacts *src, const MpFacts *dst,
     check_shared_caps(src, dst, report);
     check_policy(src, policy, report);
 }
+
+/* Sections QEMU registers once per CPU, with the CPU index as instance. */
+static const char *const per_cpu_sections[] = { "cpu", "cpu_common", "apic", NULL };
+
+const MpFinding *mp_check_late_section(const MpFacts *dst, const char *idstr,
+                                       uint32_t instance, const char *where,
+                                       MpReport *report)
+{
+    g_autofree char *device = NULL;
+
+    if (!dst) {
+        return NULL;
+    }
+    if (mp_facts_lacks_pci_device(dst, idstr, &device)) {
+        return mp_report_add(report, "section-unknown-late", idstr, device, "absent",
+                             "give the destination the same devices as the source",
+                             "the source sends device state for PCI device %s (%s), which the "
+                             "destination does not have; QEMU would fail there with \"Unknown "
+                             "savevm section or instance '%s'\" after all of RAM",
+                             device, where, idstr);
+    }
+    if (dst->has_cpus && g_strv_contains(per_cpu_sections, idstr) && instance >= dst->cpus) {
+        g_autofree char *sv = g_strdup_printf("CPU %u", instance);
+        g_autofree char *dv = g_strdup_printf("%u CPU%s", dst->cpus, dst->cpus == 1 ? "" : "s");
+
+        return mp_report_add(report, "section-unknown-late", idstr, sv, dv,
+                             "start the destination with as many CPUs (-smp) as the source",
+                             "the source sends the state of CPU %u (%s), the destination has %s; "
+                             "QEMU would fail there with \"Unknown savevm section or instance "
+                             "'%s' %u\" after all of RAM", instance, where, dv, idstr, instance);
+    }
+    return NULL;
+}

@@ -59,6 +59,18 @@ MpReport *mp_policy_new_report(const MpPolicy *policy);
 void mp_check_prefix(const MpFacts *src, const MpFacts *dst,
                      const MpPolicy *policy, MpReport *report);
 
+/*
+ * Check one device section that arrives after the gate (FULL or START) with
+ * @idstr and @instance against what the destination is known to have: its
+ * PCI devices (for qdev paths) and its CPU count (for the per-CPU sections
+ * cpu, cpu_common, apic).  @where says which section and offset, for the
+ * message.  Returns the finding added to @report, or NULL when the facts
+ * show no problem or cannot say.
+ */
+const MpFinding *mp_check_late_section(const MpFacts *dst, const char *idstr,
+                                       uint32_t instance, const char *where,
+                                       MpReport *report);
+
 /* Parse "123", "64M", "2G", "1T" (binary units); FALSE when malformed. */
 bool mp_parse_size(const char *text, uint64_t *out);
 /* "128 MiB" style for messages; returns a new string. */

@@ -276,6 +276,7 @@ char *mp_facts_to_json(const MpFacts *facts)
     }
     json_builder_end_object(b);
 
+    add_u64_or_null(b, "cpus", facts->has_cpus, facts->cpus);
     json_builder_set_member_name(b, "pci_devices");
     if (facts->has_pci_devices) {
         json_builder_begin_array(b);
@@ -408,6 +409,11 @@ MpFacts *mp_facts_from_json(const char *text, gssize length, GError **error)
         facts->multifd_compression = g_strdup(
             json_object_get_string_member_with_default(params, "multifd-compression", NULL));
     }
+    if (!get_u64_member(obj, "cpus", &has, &value, error)) {
+        return NULL;
+    }
+    facts->has_cpus = has;
+    facts->cpus = (uint32_t)value;
     if (json_object_has_member(obj, "pci_devices") &&
         !json_object_get_null_member(obj, "pci_devices")) {
         JsonArray *pci = json_object_get_array_member(obj, "pci_devices");

@@ -77,6 +77,8 @@ typedef struct {
      */
     bool has_pci_devices;
     GPtrArray *pci_devices;     /* char * */
+    bool has_cpus;              /* query-cpus-fast */
+    uint32_t cpus;
 
     /* source stream only: what the prefix showed */
     bool return_path_opened;

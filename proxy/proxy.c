@@ -236,29 +236,23 @@ static void emit_simple(Session *s, const char *event, const char *human)
  */
 static void check_late_section(Session *s, const MigEvent *ev)
 {
-    g_autofree char *device = NULL;
     g_autofree char *where = NULL;
-    MpFinding *f;
+    const MpFinding *f;
 
-    if (!s->dst || !mp_facts_lacks_pci_device(s->dst, ev->u.section.idstr, &device)) {
-        return;
-    }
     if (!s->report) {
         s->report = mp_policy_new_report(s->proxy->cfg.policy);
     }
     where = g_strdup_printf("%s at stream offset %" G_GUINT64_FORMAT, s->section, ev->offset);
-    f = mp_report_add(s->report, "section-unknown-late", ev->u.section.idstr, device, "absent",
-                      "give the destination the same devices as the source",
-                      "the source sends device state for PCI device %s (%s), which the "
-                      "destination does not have; QEMU would fail there with \"Unknown savevm "
-                      "section or instance '%s'\" after all of RAM", device, where,
-                      ev->u.section.idstr);
+    f = mp_check_late_section(s->dst, ev->u.section.idstr, ev->u.section.instance_id, where,
+                              s->report);
+    if (!f) {
+        return;
+    }
     mp_events_finding(s->proxy->cfg.events, s->id, f);
     if (f->severity == MP_SEVERITY_ERROR) {
         s->cut = true;
         g_free(s->cut_reason);
-        s->cut_reason = g_strdup_printf("cut before %s: the destination lacks PCI device %s",
-                                        where, device);
+        s->cut_reason = g_strdup_printf("cut before %s: %s", where, f->message);
     }
 }
 

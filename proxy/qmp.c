@@ -204,6 +204,7 @@ MpFacts *mp_qmp_probe(MpQmp *qmp, MpFactsOrigin origin, GError **error)
     g_autoptr(JsonNode) params = NULL;
     g_autoptr(JsonNode) ramblock = NULL;
     g_autoptr(JsonNode) pci = NULL;
+    g_autoptr(JsonNode) cpus = NULL;
     const char *name;
     JsonObject *po;
 
@@ -269,6 +270,15 @@ MpFacts *mp_qmp_probe(MpQmp *qmp, MpFactsOrigin origin, GError **error)
         }
     }
     facts->has_pci_devices = true;
+
+    cpus = mp_qmp_execute(qmp, "query-cpus-fast", NULL, error);
+    if (!cpus) {
+        return NULL;
+    }
+    if (JSON_NODE_HOLDS_ARRAY(cpus)) {
+        facts->has_cpus = true;
+        facts->cpus = json_array_get_length(json_node_get_array(cpus));
+    }
 
     g_clear_pointer(&args, json_node_unref);
     args = object_arg("command-line", "info ramblock", NULL, NULL);

@@ -323,6 +323,24 @@ static void test_pci_paths(void)
     g_assert_cmpstr(device, ==, "0000:00:02.0");
 }
 
+static void test_late_cpus(void)
+{
+    g_autoptr(MpFacts) d = dest_pc();
+    g_autoptr(MpReport) r = mp_report_new();
+    const MpFinding *f;
+
+    g_assert_null(mp_check_late_section(d, "cpu_common", 1, "here", r));
+    d->has_cpus = true;
+    d->cpus = 1;
+    g_assert_null(mp_check_late_section(d, "cpu", 0, "here", r));
+    g_assert_null(mp_check_late_section(d, "timer", 3, "here", r));
+    f = mp_check_late_section(d, "cpu_common", 1, "here", r);
+    g_assert_nonnull(f);
+    g_assert_cmpstr(f->source, ==, "CPU 1");
+    g_assert_cmpstr(f->destination, ==, "1 CPU");
+    g_assert_cmpint(mp_report_verdict(r), ==, MP_VERDICT_REJECT);
+}
+
 static void test_codes_documented(void)
 {
     const char *path = g_getenv("FINDINGS_MD");
@@ -359,6 +377,7 @@ int main(int argc, char **argv)
     g_test_add_func("/policy/bad-header", test_bad_header);
     g_test_add_func("/policy/policy-file", test_policy_file);
     g_test_add_func("/policy/pci-paths", test_pci_paths);
+    g_test_add_func("/policy/late-cpus", test_late_cpus);
     g_test_add_func("/policy/codes-documented", test_codes_documented);
     return g_test_run();
 }
