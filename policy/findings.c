@@ -49,6 +49,14 @@ static const MpFindingCode codes[] = {
     { "destination-failed", MP_SEVERITY_ERROR, "the destination broke off the migration" },
     { "source-failed", MP_SEVERITY_ERROR, "the source broke off the migration" },
     { "destination-unreachable", MP_SEVERITY_ERROR, "the destination could not be contacted after acceptance" },
+    /* device sections (devices.c) */
+    { "section-version-too-new", MP_SEVERITY_ERROR, "a section's version is above what the destination's -dump-vmstate loads" },
+    { "section-version-too-old", MP_SEVERITY_ERROR, "a section's version is below the destination's minimum_version_id" },
+    { "section-version-ambiguous", MP_SEVERITY_WARNING, "device types sharing a vmsd name disagree on whether the version loads" },
+    { "section-version-unchecked", MP_SEVERITY_INFO, "sections the destination's -dump-vmstate does not describe" },
+    { "device-missing", MP_SEVERITY_ERROR, "the source sends a section the destination's configuration lacks" },
+    { "device-version-newer", MP_SEVERITY_ERROR, "a section's version is above the destination's own" },
+    { "device-extra", MP_SEVERITY_WARNING, "the destination has a section the source does not send" },
     { NULL, 0, NULL },
 };
 

@@ -4,6 +4,12 @@
  * person, or as one JSON object to a program (--json), or event by event
  * (--events).  Exits 0 when the stream decoded to a clean end, 1 when it
  * did not, 2 on usage or I/O errors.
+ *
+ * Device state (device-log.c): --devices prints every FULL section field
+ * by field from the stream's VMDESCRIPTION; --dest-vmstate DUMP checks
+ * section versions against a destination's -dump-vmstate file;
+ * --compare-devices SRC DST compares the sections of two streams.  These
+ * exit 1 when a section could not be decoded or a check found an error.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +18,9 @@
 #include <unistd.h>
 #include <json-glib/json-glib.h>
 #include "decoder.h"
+#include "device-log.h"
+#include "devices.h"
+#include "vmstate-dump.h"
 
 typedef struct {
     uint32_t id;
@@ -61,6 +70,7 @@ typedef struct {
     uint8_t mf_channel;
     uint64_t mf_sync;
     uint64_t mf_device_state;
+    DeviceLog *devlog;   /* --devices, --dest-vmstate, --compare-devices */
 } Summary;
 
 static char *hex(const uint8_t *p, size_t n)
@@ -234,6 +244,9 @@ static void on_event(const MigEvent *ev, void *opaque)
     if (s->print_events) {
         g_autofree char *line = mig_event_format(ev);
         printf("%s\n", line);
+    }
+    if (s->devlog) {
+        device_log_event(s->devlog, ev);
     }
     switch (ev->type) {
     case MIG_EV_HEADER:
@@ -588,10 +601,141 @@ static void print_text(const char *path, const Summary *s, const MigDecoderStats
     }
 }
 
+/*
+ * Feed the whole of @fd to @dec, then finish it.  Returns 0 when the
+ * stream decoded to a clean end, 1 when the decoder said no (@err set),
+ * 2 on a read error (reported here).
+ */
+static int decode_fd(const char *path, int fd, MigDecoder *dec, size_t chunk, GError **err)
+{
+    g_autofree uint8_t *buf = g_malloc(chunk);
+
+    for (;;) {
+        ssize_t n = read(fd, buf, chunk);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            fprintf(stderr, "migdump: %s: %s\n", path, g_strerror(errno));
+            return 2;
+        }
+        if (n == 0) {
+            return mig_decoder_finish(dec, err) ? 0 : 1;
+        }
+        if (!mig_decoder_feed(dec, buf, (size_t)n, err)) {
+            return 1;
+        }
+    }
+}
+
+/* Findings as "severity code: message" lines, or a JSON list with @json. */
+static void print_findings(const MpReport *report, bool json)
+{
+    if (json) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autoptr(JsonNode) root = NULL;
+        g_autofree char *text = NULL;
+
+        json_builder_begin_array(b);
+        for (guint i = 0; i < mp_report_count(report); i++) {
+            const MpFinding *f = mp_report_get(report, i);
+            const char *names[] = { "subject", "source", "destination", "message", "hint" };
+            const char *vals[] = { f->subject, f->source, f->destination, f->message, f->hint };
+
+            json_builder_begin_object(b);
+            json_builder_set_member_name(b, "code");
+            json_builder_add_string_value(b, f->code);
+            json_builder_set_member_name(b, "severity");
+            json_builder_add_string_value(b, mp_severity_name(f->severity));
+            for (guint k = 0; k < G_N_ELEMENTS(names); k++) {
+                json_builder_set_member_name(b, names[k]);
+                if (vals[k]) {
+                    json_builder_add_string_value(b, vals[k]);
+                } else {
+                    json_builder_add_null_value(b);
+                }
+            }
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        root = json_builder_get_root(b);
+        json_generator_set_root(gen, root);
+        json_generator_set_pretty(gen, TRUE);
+        text = json_generator_to_data(gen, NULL);
+        printf("%s\n", text);
+        return;
+    }
+    for (guint i = 0; i < mp_report_count(report); i++) {
+        const MpFinding *f = mp_report_get(report, i);
+
+        printf("%s %s: %s\n", mp_severity_name(f->severity), f->code, f->message);
+    }
+    printf("%u finding(s), %u error(s)\n", mp_report_count(report),
+           mp_report_count_severity(report, MP_SEVERITY_ERROR));
+}
+
+static void on_device_event(const MigEvent *ev, void *opaque)
+{
+    device_log_event(opaque, ev);
+}
+
+/*
+ * The section headers of the main-channel stream in @path, or NULL when it
+ * cannot be opened or did not decode to a clean end (said on stderr).
+ */
+static DeviceLog *sections_of(const char *path, uint32_t page_size, size_t chunk)
+{
+    MigDecoderConfig cfg = { .channel = MIG_CHANNEL_MAIN, .target_page_size = page_size };
+    g_autoptr(GError) err = NULL;
+    DeviceLog *log = device_log_new();
+    MigDecoder *dec = mig_decoder_new(&cfg, on_device_event, log);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc = 2;
+
+    if (fd < 0) {
+        fprintf(stderr, "migdump: %s: %s\n", path, g_strerror(errno));
+    } else {
+        rc = decode_fd(path, fd, dec, chunk, &err);
+        close(fd);
+        if (rc == 1) {
+            fprintf(stderr, "migdump: %s: %s\n", path, err->message);
+        }
+    }
+    mig_decoder_free(dec);
+    if (rc) {
+        device_log_free(log);
+        return NULL;
+    }
+    return log;
+}
+
+static int compare_devices(const char *src_path, const char *dst_path, uint32_t page_size,
+                           size_t chunk, bool json)
+{
+    DeviceLog *src = sections_of(src_path, page_size, chunk);
+    DeviceLog *dst = src ? sections_of(dst_path, page_size, chunk) : NULL;
+    g_autoptr(MpReport) report = NULL;
+    int rc;
+
+    if (!src || !dst) {
+        device_log_free(src);
+        return 2;
+    }
+    report = mp_report_new();
+    mp_check_device_set(report, device_log_sections(src), device_log_sections(dst));
+    print_findings(report, json);
+    rc = mp_report_verdict(report) == MP_VERDICT_ACCEPT ? 0 : 1;
+    device_log_free(src);
+    device_log_free(dst);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
-    gboolean json = FALSE, events = FALSE;
-    g_autofree char *channel = NULL;
+    gboolean json = FALSE, events = FALSE, devices = FALSE, compare = FALSE;
+    g_autofree char *channel = NULL, *dest_vmstate = NULL;
     gint page_size = 4096, chunk = 1 << 20;
     GOptionEntry entries[] = {
         { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "print one JSON object", NULL },
@@ -602,27 +746,41 @@ int main(int argc, char **argv)
           "target page size when the stream does not say (default 4096)", "BYTES" },
         { "chunk", 0, 0, G_OPTION_ARG_INT, &chunk,
           "feed the decoder this many bytes at a time", "BYTES" },
+        { "devices", 'd', 0, G_OPTION_ARG_NONE, &devices,
+          "print every device section field by field (from the VMDESCRIPTION)", NULL },
+        { "dest-vmstate", 0, 0, G_OPTION_ARG_FILENAME, &dest_vmstate,
+          "check section versions against a destination's -dump-vmstate FILE", "FILE" },
+        { "compare-devices", 0, 0, G_OPTION_ARG_NONE, &compare,
+          "compare the sections of SRC with those of DST (two stream files)", NULL },
         { NULL, 0, 0, 0, NULL, NULL, NULL }
     };
-    g_autoptr(GOptionContext) ctx = g_option_context_new("FILE|-");
+    g_autoptr(GOptionContext) ctx = g_option_context_new("FILE|-  |  --compare-devices SRC DST");
     g_autoptr(GError) err = NULL;
     Summary s = { 0 };
     MigDecoderConfig cfg = { 0 };
     MigDecoder *dec;
     const char *path;
-    uint8_t *buf;
-    int fd;
+    int fd, rc;
     bool ok = true;
     uint64_t err_offset = 0;
 
     g_option_context_set_summary(ctx, "Decode a QEMU migration stream and summarise it.");
     g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc != 2 || chunk <= 0 ||
-        page_size < 1024 || (page_size & (page_size - 1))) {
-        fprintf(stderr, "migdump: %s\nusage: migdump [--json|--events] [--channel KIND] FILE|-\n",
-                err ? err->message : "expected one FILE, a positive --chunk and a "
-                "power-of-two --page-size");
+    if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc != (compare ? 3 : 2) ||
+        chunk <= 0 || page_size < 1024 || (page_size & (page_size - 1)) ||
+        (compare + devices + (dest_vmstate != NULL) > 1) ||
+        ((compare || devices || dest_vmstate) && (events || channel))) {
+        fprintf(stderr, "migdump: %s\nusage: migdump [--json|--events] [--channel KIND] FILE|-\n"
+                "       migdump --devices [--json] FILE\n"
+                "       migdump --dest-vmstate DUMP [--json] FILE\n"
+                "       migdump --compare-devices [--json] SRC DST\n",
+                err ? err->message : "expected one FILE (two with --compare-devices), a "
+                "positive --chunk, a power-of-two --page-size, and one device mode at most, "
+                "on the main channel");
         return 2;
+    }
+    if (compare) {
+        return compare_devices(argv[1], argv[2], (uint32_t)page_size, (size_t)chunk, json);
     }
     cfg.channel = MIG_CHANNEL_MAIN;
     if (channel) {
@@ -648,6 +806,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "migdump: %s: %s\n", path, g_strerror(errno));
         return 2;
     }
+    if (devices && lseek(fd, 0, SEEK_CUR) < 0) {
+        fprintf(stderr, "migdump: --devices reads device payloads back: give a file, "
+                "not a pipe\n");
+        return 2;
+    }
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
     s.channel = cfg.channel;
@@ -658,32 +821,42 @@ int main(int argc, char **argv)
     s.section_index = g_hash_table_new(g_direct_hash, g_direct_equal);
     s.commands = g_ptr_array_new_with_free_func(item_free);
     s.messages = g_ptr_array_new_with_free_func(item_free);
-    dec = mig_decoder_new(&cfg, on_event, &s);
-    buf = g_malloc((size_t)chunk);
-
-    for (;;) {
-        ssize_t n = read(fd, buf, (size_t)chunk);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            fprintf(stderr, "migdump: %s: %s\n", path, g_strerror(errno));
-            return 2;
-        }
-        if (n == 0) {
-            ok = mig_decoder_finish(dec, &err);
-            break;
-        }
-        if (!mig_decoder_feed(dec, buf, (size_t)n, &err)) {
-            ok = false;
-            break;
-        }
+    if (devices || dest_vmstate) {
+        s.devlog = device_log_new();
     }
+    dec = mig_decoder_new(&cfg, on_event, &s);
+
+    rc = decode_fd(path, fd, dec, (size_t)chunk, &err);
+    if (rc == 2) {
+        return 2;
+    }
+    ok = rc == 0;
     if (!ok) {
         err_offset = mig_decoder_error_offset(dec);
     }
     s.certain = mig_decoder_certain(dec);
+    if (devices || dest_vmstate) {
+        if (err) {
+            fprintf(stderr, "migdump: %s: %s\n", path, err->message);
+        }
+        if (devices) {
+            rc = device_log_print(s.devlog, fd, json, stdout);
+        } else {
+            g_autoptr(MpVmstateDump) dump = mp_vmstate_dump_load(dest_vmstate, &err);
+            g_autoptr(MpReport) report = mp_report_new();
+
+            if (!dump) {
+                fprintf(stderr, "migdump: %s: %s\n", dest_vmstate, err->message);
+                return 2;
+            }
+            mp_check_section_versions(report, device_log_sections(s.devlog), dump);
+            print_findings(report, json);
+            rc = mp_report_verdict(report) == MP_VERDICT_ACCEPT ? 0 : 1;
+        }
+        device_log_free(s.devlog);
+        mig_decoder_free(dec);
+        return ok ? rc : MAX(rc, 1);
+    }
     if (json) {
         print_json(&s, mig_decoder_stats(dec), err, err_offset);
     } else if (!events) {
@@ -694,7 +867,6 @@ int main(int argc, char **argv)
     if (err && (json || events)) {
         fprintf(stderr, "migdump: %s: %s\n", path, err->message);
     }
-    g_free(buf);
     mig_decoder_free(dec);
     return ok ? 0 : 1;
 }

@@ -30,4 +30,13 @@
 #define MIG_LIMIT_PAGE_BITS_MIN     10u
 #define MIG_LIMIT_PAGE_BITS_MAX     16u
 
+/* Values (fields, elements, structs) produced by walking one device
+ * section by its description (7.2 q35 "cpu": ~1,500). */
+#define MIG_LIMIT_VMSTATE_VALUES    (1u << 20)
+/* FULL device payloads held at once to be walked field by field, all
+ * sections together (7.2 q35 with many devices: ~250 KiB). */
+#define MIG_LIMIT_DEVICE_STATE      (16u * 1024u * 1024u)
+/* A destination's `-dump-vmstate` file (7.2 x86_64: ~800 KiB). */
+#define MIG_LIMIT_DUMP_VMSTATE      (32u * 1024u * 1024u)
+
 #endif

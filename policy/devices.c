@@ -1,0 +1,194 @@
+/*
+ * devices.c - the device-section checks: versions against a destination's
+ * -dump-vmstate, and the section set against a destination's own stream
+ * (see devices.h for when each can run).  One paragraph per check, each
+ * finding naming the section, both values and the destination's range;
+ * messages repeat QEMU 7.2's own words where QEMU has them.
+ */
+#include "devices.h"
+
+#include <string.h>
+#include "protocol.h"
+
+static void section_clear(gpointer p)
+{
+    g_free(((MpSectionRef *)p)->idstr);
+}
+
+GArray *mp_section_list_new(void)
+{
+    GArray *a = g_array_new(FALSE, TRUE, sizeof(MpSectionRef));
+
+    g_array_set_clear_func(a, section_clear);
+    return a;
+}
+
+void mp_section_list_add(GArray *list, const char *idstr, uint32_t instance,
+                         uint32_t version, uint32_t section_id, uint8_t type)
+{
+    MpSectionRef r = { .idstr = g_strdup(idstr), .instance = instance,
+                       .version = version, .section_id = section_id, .type = type };
+
+    g_array_append_val(list, r);
+}
+
+/* "idstr" or "idstr instance N" as QEMU names a section in its messages. */
+static char *section_subject(const MpSectionRef *s)
+{
+    return s->instance ? g_strdup_printf("%s instance %u", s->idstr, s->instance)
+                       : g_strdup(s->idstr);
+}
+
+static char *key_of(const MpSectionRef *s)
+{
+    return g_strdup_printf("%u:%s", s->instance, s->idstr);
+}
+
+guint mp_check_section_versions(MpReport *report, const GArray *sections,
+                                const MpVmstateDump *dump)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GString) unchecked = g_string_new(NULL);
+    guint checked = 0, n_unchecked = 0;
+
+    for (guint i = 0; i < sections->len; i++) {
+        const MpSectionRef *s = &g_array_index(sections, MpSectionRef, i);
+        const char *vmsd = mp_vmstate_vmsd_of_idstr(s->idstr);
+        const GPtrArray *cands;
+        g_autofree char *subject = section_subject(s);
+        g_autofree char *src = NULL;
+        g_autoptr(GString) ranges = g_string_new(NULL);
+        guint fits = 0;
+        const MpVmstateEntry *over = NULL;
+
+        if (!g_hash_table_add(seen, key_of(s))) {
+            continue;           /* a START's END/FULL repeats the header */
+        }
+        cands = mp_vmstate_dump_lookup(dump, vmsd);
+        if (!cands) {
+            g_string_append_printf(unchecked, "%s%s", n_unchecked ? ", " : "", subject);
+            n_unchecked++;
+            continue;
+        }
+        checked++;
+        for (guint k = 0; k < cands->len; k++) {
+            const MpVmstateEntry *e = cands->pdata[k];
+
+            g_string_append_printf(ranges, "%s%s: %u..%u", k ? ", " : "", e->qom_type,
+                                   e->minimum_version_id, e->version_id);
+            if (s->version >= e->minimum_version_id && s->version <= e->version_id) {
+                fits++;
+            } else if (s->version > e->version_id) {
+                over = e;
+            }
+        }
+        src = g_strdup_printf("version %u", s->version);
+        if (fits == cands->len) {
+            continue;
+        }
+        if (fits) {
+            mp_report_add(report, "section-version-ambiguous", subject, src, ranges->str,
+                          "several device types share this vmsd name; only the one "
+                          "the destination's configuration creates counts",
+                          "section '%s' version %u fits some of the destination's "
+                          "descriptions named '%s' but not all (%s)",
+                          subject, s->version, vmsd, ranges->str);
+        } else if (over) {
+            mp_report_add(report, "section-version-too-new", subject, src, ranges->str,
+                          "use a destination QEMU at least as new as the source, or a "
+                          "source machine type the destination supports",
+                          "savevm: unsupported version %u for '%s' v%u: the source "
+                          "sends version %u, the destination loads '%s' versions %s",
+                          s->version, s->idstr, over->version_id, s->version, vmsd,
+                          ranges->str);
+        } else {
+            const MpVmstateEntry *e = cands->pdata[0];
+
+            mp_report_add(report, "section-version-too-old", subject, src, ranges->str,
+                          "the destination no longer loads this version; migrate "
+                          "through an intermediate QEMU version",
+                          "%s: incoming version_id %u is too old for local minimum "
+                          "version_id %u (destination range %s)",
+                          vmsd, s->version, e->minimum_version_id, ranges->str);
+        }
+    }
+    if (n_unchecked) {
+        mp_report_add(report, "section-version-unchecked", "sections", unchecked->str, NULL,
+                      "-dump-vmstate lists device classes only; these are registered "
+                      "otherwise (RAM, CPU, timers, ...)",
+                      "%u section(s) have no entry in the destination's -dump-vmstate: %s",
+                      n_unchecked, unchecked->str);
+    }
+    return checked;
+}
+
+/* (instance, idstr) -> first MpSectionRef with it (borrowed). */
+static GHashTable *index_sections(const GArray *list)
+{
+    GHashTable *h = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+    for (guint i = 0; i < list->len; i++) {
+        const MpSectionRef *s = &g_array_index(list, MpSectionRef, i);
+        char *k = key_of(s);
+
+        if (g_hash_table_contains(h, k)) {
+            g_free(k);
+        } else {
+            g_hash_table_insert(h, k, (gpointer)s);
+        }
+    }
+    return h;
+}
+
+void mp_check_device_set(MpReport *report, const GArray *source, const GArray *destination)
+{
+    g_autoptr(GHashTable) src = index_sections(source);
+    g_autoptr(GHashTable) dst = index_sections(destination);
+    g_autoptr(GHashTable) done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+    for (guint i = 0; i < source->len; i++) {
+        const MpSectionRef *s = &g_array_index(source, MpSectionRef, i);
+        g_autofree char *k = key_of(s);
+        g_autofree char *subject = section_subject(s);
+        const MpSectionRef *d = g_hash_table_lookup(dst, k);
+
+        if (!g_hash_table_add(done, g_strdup(k))) {
+            continue;
+        }
+        if (!d) {
+            g_autofree char *sv = g_strdup_printf("instance %u, version %u",
+                                                  s->instance, s->version);
+            mp_report_add(report, "device-missing", subject, sv, NULL,
+                          "start the destination with the source's devices (same "
+                          "-device options and -smp), including hotplugged ones",
+                          "Unknown savevm section or instance '%s' %u: the source "
+                          "sends it, the destination's configuration has no such "
+                          "section", s->idstr, s->instance);
+        } else if (s->version > d->version) {
+            g_autofree char *sv = g_strdup_printf("version %u", s->version);
+            g_autofree char *dv = g_strdup_printf("version %u", d->version);
+            mp_report_add(report, "device-version-newer", subject, sv, dv,
+                          "use a destination QEMU at least as new as the source",
+                          "savevm: unsupported version %u for '%s' v%u",
+                          s->version, s->idstr, d->version);
+        }
+    }
+    for (guint i = 0; i < destination->len; i++) {
+        const MpSectionRef *d = &g_array_index(destination, MpSectionRef, i);
+        g_autofree char *k = key_of(d);
+        g_autofree char *subject = section_subject(d);
+
+        if (g_hash_table_contains(src, k) || !g_hash_table_add(done, g_strdup(k))) {
+            continue;
+        }
+        {
+            g_autofree char *dv = g_strdup_printf("instance %u, version %u",
+                                                  d->instance, d->version);
+            mp_report_add(report, "device-extra", subject, NULL, dv,
+                          "the device keeps its reset state at the destination; add it "
+                          "to the source or remove it from the destination",
+                          "the destination has section '%s' %u, the source does not "
+                          "send it", d->idstr, d->instance);
+        }
+    }
+}

@@ -1,0 +1,36 @@
+/*
+ * device-log.h - what migdump gathers about device sections while the
+ * decoder runs, and the three things it does with it: print every FULL
+ * section field by field (--devices), check section versions against a
+ * destination's -dump-vmstate (--dest-vmstate) and compare the section
+ * lists of two streams (--compare-devices).
+ */
+#ifndef MIGDUMP_DEVICE_LOG_H
+#define MIGDUMP_DEVICE_LOG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include "decoder.h"
+#include "devices.h"
+
+typedef struct DeviceLog DeviceLog;
+
+DeviceLog *device_log_new(void);
+void device_log_free(DeviceLog *log);
+
+/* Feed every decoder event of the main channel. */
+void device_log_event(DeviceLog *log, const MigEvent *ev);
+
+/* The (idstr, instance, version) of every START/FULL section seen. */
+const GArray *device_log_sections(const DeviceLog *log);   /* MpSectionRef */
+
+/*
+ * Print every section that analyze-migration.py prints, from the file
+ * open on @fd (payloads are read back at the offsets the events gave):
+ * as text, or with @json as one object keyed "IDSTR (SECTION_ID)".
+ * Problems go to stderr.  Returns 0 when every FULL section was decoded
+ * field by field, 1 when one was not, 2 when @fd cannot be read back.
+ */
+int device_log_print(DeviceLog *log, int fd, bool json, FILE *out);
+
+#endif
