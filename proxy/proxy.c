@@ -57,6 +57,7 @@ struct Channel {
     Session *s;                 /* NULL until classified */
     Route *route;
     guint64 seq;                /* accept order on the route */
+    gint64 accepted_us;
     guint index;
     ChannelKind kind;
     ChannelKind wanted;         /* parked: what its first bytes say */
@@ -635,6 +636,12 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
             g_byte_array_append(l->held, l->buf, (guint)n);
         }
     }
+    if (l->up && ch->kind == CH_MAIN && !s->prefix_done && l->held->len >= MP_LIMIT_PREFIX) {
+        /* a prefix this long is not one QEMU writes: judge what we have */
+        s->prefix_error = g_strdup_printf("no end of the setup sections within the first %u bytes",
+                                          MP_LIMIT_PREFIX);
+        s->prefix_done = true;
+    }
     if (l->up && ch->kind == CH_MAIN && s->prefix_done && !s->gate_started) {
         session_gate(s);
     }
@@ -802,13 +809,20 @@ static Session *session_before(Route *route, guint64 seq)
     return best;
 }
 
-/* Is a connection accepted between @after and @before still silent? */
+/*
+ * Is a connection accepted between @after and @before still silent?  One
+ * silent for MP_SILENT_US is not a main channel about to speak (QEMU writes
+ * its header at once) and stops holding the others up.
+ */
+#define MP_SILENT_US (5 * G_USEC_PER_SEC)
 static bool silent_between(Route *route, guint64 after, guint64 before)
 {
+    gint64 now = g_get_monotonic_time();
+
     for (guint i = 0; i < route->unclassified->len; i++) {
         Channel *c = g_ptr_array_index(route->unclassified, i);
 
-        if (c->seq > after && c->seq < before) {
+        if (c->seq > after && c->seq < before && now - c->accepted_us < MP_SILENT_US) {
             return true;
         }
     }
@@ -864,6 +878,12 @@ static void route_adopt_parked(Route *route)
     }
 }
 
+static gboolean adopt_later(gpointer data)
+{
+    route_adopt_parked(data);
+    return G_SOURCE_REMOVE;
+}
+
 static void classify(Channel *ch, const guint8 *data, gsize n)
 {
     Route *route = ch->route;
@@ -888,6 +908,8 @@ static void classify(Channel *ch, const guint8 *data, gsize n)
         ch->parked = true;
         ch->wanted = magic == MULTIFD_MAGIC ? CH_MULTIFD : CH_PREEMPT;
         g_ptr_array_add(route->parked, ch);
+        /* look again once any silent connection before it has had its time */
+        g_timeout_add(MP_SILENT_US / 1000 + 100, adopt_later, route);
     }
     route_adopt_parked(route);
 }
@@ -911,6 +933,7 @@ static void on_accept(GObject *obj, GAsyncResult *res, gpointer data)
     ch = g_new0(Channel, 1);
     ch->route = route;
     ch->seq = ++route->accepted;
+    ch->accepted_us = g_get_monotonic_time();
     g_ptr_array_add(route->unclassified, ch);
     ch->src = conn;
     leg_init(&ch->up, ch, true, route->proxy->cfg.checksum);
