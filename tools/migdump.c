@@ -736,7 +736,7 @@ int main(int argc, char **argv)
 {
     gboolean json = FALSE, events = FALSE, devices = FALSE, compare = FALSE;
     g_autofree char *channel = NULL, *dest_vmstate = NULL;
-    gint page_size = 4096, chunk = 1 << 20;
+    gint page_size = 4096, chunk = 256 * 1024;
     GOptionEntry entries[] = {
         { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "print one JSON object", NULL },
         { "events", 'e', 0, G_OPTION_ARG_NONE, &events, "print every decoder event", NULL },
@@ -811,7 +811,6 @@ int main(int argc, char **argv)
                 "not a pipe\n");
         return 2;
     }
-    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
     s.channel = cfg.channel;
     s.print_events = events;
