@@ -79,8 +79,8 @@ static void test_dump_bad(void)
         "{\"x\":{\"Description\":{\"version_id\":1,\"minimum_version_id\":1}}}",
         "{\"x\":{\"Description\":{\"name\":\"n\",\"minimum_version_id\":1}}}",
         "{\"x\":{\"Description\":{\"name\":\"n\",\"version_id\":-1,\"minimum_version_id\":1}}}",
-        "{\"x\":{\"Description\":{\"name\":\"n\",\"version_id\":2147483648,"
-        "\"minimum_version_id\":1}}}",
+        ("{\"x\":{\"Description\":{\"name\":\"n\",\"version_id\":2147483648,"
+         "\"minimum_version_id\":1}}}"),
         "{\"x\":{\"Description\":{\"name\":\"n\",\"version_id\":\"1\",\"minimum_version_id\":1}}}",
         "{\"x\":",
     };
