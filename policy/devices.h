@@ -20,6 +20,7 @@
 #include <glib.h>
 #include <stdint.h>
 #include "findings.h"
+#include "vmstate.h"
 #include "vmstate-dump.h"
 
 G_BEGIN_DECLS
@@ -50,6 +51,20 @@ void mp_section_list_add(GArray *list, const char *idstr, uint32_t instance,
  */
 guint mp_check_section_versions(MpReport *report, const GArray *sections,
                                 const MpVmstateDump *dump);
+
+/*
+ * The subsections the source sent, as its VMDESCRIPTION @vmdesc lists
+ * them for each FULL section of @sections (also inside nested structs),
+ * against the destination's descriptions of the same vmsd in @dump:
+ * "subsection-unknown" when the destination's vmsd has no subsection of
+ * that name (QEMU 7.2 fails the load with ENOENT and no message of its
+ * own; 10.2 says "VM subsection '%s' in '%s' does not exist"),
+ * "subsection-version" when its version is outside the destination's
+ * range.  Only when every -dump-vmstate entry of that vmsd name agrees.
+ * Returns the number of subsections compared.
+ */
+guint mp_check_subsections(MpReport *report, const GArray *sections,
+                           const MigVmstateDesc *vmdesc, const MpVmstateDump *dump);
 
 /*
  * @source's sections against @destination's (both from complete streams):

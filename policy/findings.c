@@ -54,6 +54,8 @@ static const MpFindingCode codes[] = {
     { "section-version-too-old", MP_SEVERITY_ERROR, "a section's version is below the destination's minimum_version_id" },
     { "section-version-ambiguous", MP_SEVERITY_WARNING, "device types sharing a vmsd name disagree on whether the version loads" },
     { "section-version-unchecked", MP_SEVERITY_INFO, "sections the destination's -dump-vmstate does not describe" },
+    { "subsection-unknown", MP_SEVERITY_ERROR, "the source sends a subsection the destination's vmsd does not have" },
+    { "subsection-version", MP_SEVERITY_ERROR, "a subsection's version is outside the destination's range" },
     { "device-missing", MP_SEVERITY_ERROR, "the source sends a section the destination's configuration lacks" },
     { "device-version-newer", MP_SEVERITY_ERROR, "a section's version is above the destination's own" },
     { "device-extra", MP_SEVERITY_WARNING, "the destination has a section the source does not send" },

@@ -3,9 +3,9 @@
  * (QOM type, vmsd name, version_id, minimum_version_id) entries, indexed
  * by vmsd name (see vmstate-dump.h for why by that name).
  *
- * Only the top level of each entry is kept: the version range that
- * vmstate_load_state() checks for the section as a whole.  Fields and
- * subsections are not needed for the version check and are not kept.
+ * Each entry keeps the version range that vmstate_load_state() checks
+ * for the section as a whole, and its whole Description (for the
+ * subsection check in devices.c).
  */
 #include "vmstate-dump.h"
 
@@ -17,6 +17,7 @@
 #include "wire-limits.h"
 
 struct MpVmstateDump {
+    JsonNode *root;
     char *machine;
     GPtrArray *entries;         /* MpVmstateEntry *, owned */
     GHashTable *by_vmsd;        /* vmsd name -> GPtrArray of borrowed entries */
@@ -37,6 +38,9 @@ void mp_vmstate_dump_free(MpVmstateDump *dump)
         g_hash_table_destroy(dump->by_vmsd);
         g_ptr_array_free(dump->entries, TRUE);
         g_free(dump->machine);
+        if (dump->root) {
+            json_node_unref(dump->root);
+        }
         g_free(dump);
     }
 }
@@ -93,6 +97,7 @@ static bool add_entry(MpVmstateDump *dump, const char *key, JsonNode *node, GErr
         return fail(error, "entry '%s' has no vmsd name or version range", key);
     }
     e->qom_type = g_strdup(key);
+    e->description = desc;
     e->vmsd_name = g_strdup(name);
     g_ptr_array_add(dump->entries, e);
     list = g_hash_table_lookup(dump->by_vmsd, name);
@@ -133,6 +138,7 @@ MpVmstateDump *mp_vmstate_dump_parse(const char *text, size_t len, GError **erro
         return NULL;
     }
     dump = g_new0(MpVmstateDump, 1);
+    dump->root = json_node_ref(root);
     dump->entries = g_ptr_array_new_with_free_func(entry_free);
     dump->by_vmsd = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                           (GDestroyNotify)g_ptr_array_unref);

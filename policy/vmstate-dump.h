@@ -18,6 +18,7 @@
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -26,6 +27,9 @@ typedef struct {
     char *vmsd_name;            /* Description.name */
     uint32_t version_id;        /* Description.version_id */
     uint32_t minimum_version_id;
+    /* The whole Description (Fields, Subsections, nested Descriptions),
+     * valid as long as the dump. */
+    JsonObject *description;
 } MpVmstateEntry;
 
 typedef struct MpVmstateDump MpVmstateDump;

@@ -43,6 +43,8 @@ struct DeviceLog {
     GArray *blocks;             /* Block: the RAM block list */
     GByteArray *vmdesc;
     bool has_vmdesc;
+    MigVmstateDesc *parsed;     /* device_log_vmdesc() */
+    bool parse_tried;
 };
 
 static void row_clear(gpointer p)
@@ -77,6 +79,7 @@ void device_log_free(DeviceLog *log)
         g_array_free(log->sections, TRUE);
         g_array_free(log->blocks, TRUE);
         g_byte_array_free(log->vmdesc, TRUE);
+        mig_vmstate_desc_free(log->parsed);
         g_free(log);
     }
 }
@@ -159,6 +162,21 @@ void device_log_event(DeviceLog *log, const MigEvent *ev)
 const GArray *device_log_sections(const DeviceLog *log)
 {
     return log->sections;
+}
+
+const MigVmstateDesc *device_log_vmdesc(DeviceLog *log)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (!log->parse_tried && log->has_vmdesc) {
+        log->parse_tried = true;
+        log->parsed = mig_vmstate_desc_parse((const char *)log->vmdesc->data,
+                                             log->vmdesc->len, &err);
+        if (!log->parsed) {
+            fprintf(stderr, "migdump: VMDESCRIPTION: %s\n", err->message);
+        }
+    }
+    return log->parsed;
 }
 
 /* All @len bytes at @offset, or FALSE with errno. */
@@ -256,7 +274,7 @@ static void print_tree(FILE *out, const char *name, JsonNode *n, int indent)
 int device_log_print(DeviceLog *log, int fd, bool json, FILE *out)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(MigVmstateDesc) desc = NULL;
+    const MigVmstateDesc *desc;
     g_autoptr(JsonObject) all = json_object_new();
     uint64_t held = 0;
     guint decoded = 0, failed = 0;
@@ -266,9 +284,8 @@ int device_log_print(DeviceLog *log, int fd, bool json, FILE *out)
                 "suppressed): its device fields cannot be decoded\n");
         return 1;
     }
-    desc = mig_vmstate_desc_parse((const char *)log->vmdesc->data, log->vmdesc->len, &err);
+    desc = device_log_vmdesc(log);
     if (!desc) {
-        fprintf(stderr, "migdump: VMDESCRIPTION: %s\n", err->message);
         return 1;
     }
     for (guint i = 0; i < log->rows->len; i++) {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include "decoder.h"
 #include "devices.h"
+#include "vmstate.h"
 
 typedef struct DeviceLog DeviceLog;
 
@@ -23,6 +24,12 @@ void device_log_event(DeviceLog *log, const MigEvent *ev);
 
 /* The (idstr, instance, version) of every START/FULL section seen. */
 const GArray *device_log_sections(const DeviceLog *log);   /* MpSectionRef */
+
+/*
+ * The stream's VMDESCRIPTION, parsed on first use; NULL when the stream
+ * had none or it does not parse (said once on stderr).  Owned by @log.
+ */
+const MigVmstateDesc *device_log_vmdesc(DeviceLog *log);
 
 /*
  * Print every section that analyze-migration.py prints, from the file

@@ -849,6 +849,10 @@ int main(int argc, char **argv)
                 return 2;
             }
             mp_check_section_versions(report, device_log_sections(s.devlog), dump);
+            if (device_log_vmdesc(s.devlog)) {
+                mp_check_subsections(report, device_log_sections(s.devlog),
+                                     device_log_vmdesc(s.devlog), dump);
+            }
             print_findings(report, json);
             rc = mp_report_verdict(report) == MP_VERDICT_ACCEPT ? 0 : 1;
         }

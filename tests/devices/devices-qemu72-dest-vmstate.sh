@@ -3,8 +3,9 @@
 # of a real QEMU 7.2 "pc" stream against the same binary's -dump-vmstate
 # (all load: no error; the idstr -> vmsd name mapping gives each section's
 # own version), then against copies of that file edited by hand so that
-# a version no longer loads (too new, too old): the finding must name the
-# section, both versions and the destination's range, and exit 1.
+# a version no longer loads (too new, too old, a subsection unknown or out
+# of range): the finding must name the section, both versions and the
+# destination's range, and exit 1.
 . "$(dirname "$0")/devices-functions.sh"
 require_migdump
 require_qemu_version 7.2
@@ -61,6 +62,22 @@ jq '.mc146818rtc.Description.minimum_version_id = 4 | .mc146818rtc.Description.v
 check_eq "raised RTC minimum: exit 1" "$?" 1
 check_eq "raised RTC minimum: the text names the RTC with QEMU's words" \
     "$(grep -c "^error section-version-too-old: mc146818rtc: incoming version_id 3 is too old for local minimum version_id 4" "$TESTDIR/high.out")" 1
+
+# Subsections: the stream's VMDESCRIPTION says which were sent (e1000 sends
+# three, fw_cfg two).  A destination whose e1000 types lack one, and whose
+# fw_cfg types load acpi_mr only at version 0.
+e1000addr=$(jq -r '[.sections[].name | select(endswith("/e1000"))][0]' "$TESTDIR/summary.json")
+jq 'with_entries(if .value.Description.name? == "e1000"
+                 then .value.Description.Subsections |= map(select(.name != "e1000/full_mac_state"))
+                 elif .value.Description.name? == "fw_cfg"
+                 then .value.Description.Subsections |= map(if .name == "fw_cfg/acpi_mr"
+                      then .version_id = 0 | .minimum_version_id = 0 else . end)
+                 else . end)' "$TESTDIR/dump.json" >"$TESTDIR/subs.json" || die "jq failed"
+"$MIGDUMP" --dest-vmstate "$TESTDIR/subs.json" --json "$TESTDIR/stream" >"$TESTDIR/subs.out"
+check_eq "subsections: exit 1" "$?" 1
+check_eq "subsections, in stream order: fw_cfg's out of range, the e1000 one it lacks, nothing else" \
+    "$(jq -c '[.[] | select(.severity == "error") | [.code, .subject, .source, .destination]]' "$TESTDIR/subs.out")" \
+    "[[\"subsection-version\",\"fw_cfg\",\"fw_cfg/acpi_mr version 1\",\"fw_cfg/acpi_mr versions 0..0\"],[\"subsection-unknown\",\"$e1000addr\",\"e1000/full_mac_state version 1\",null]]"
 
 # A file that is not a -dump-vmstate: usage/I-O status 2, nothing checked.
 printf '[1,2' >"$TESTDIR/broken.json"

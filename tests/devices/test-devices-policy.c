@@ -245,6 +245,82 @@ static void test_device_set(void)
     g_assert_cmpuint(mp_report_count(r), ==, 0);
 }
 
+/*
+ * Subsections: a VMDESCRIPTION that sent "d/a" v1 and, inside struct
+ * field "s[1]", "inner/b" v2, against destinations that lack or restrict
+ * them.
+ */
+static const char vmdesc_text[] =
+    "{\"devices\":[{\"name\":\"0000:00:02.0/d\",\"instance_id\":0,\"vmsd_name\":\"d\","
+    "\"version\":1,\"fields\":[{\"name\":\"s[1]\",\"type\":\"struct\",\"size\":1,"
+    "\"struct\":{\"vmsd_name\":\"inner\",\"version\":1,\"fields\":[],"
+    "\"subsections\":[{\"vmsd_name\":\"inner/b\",\"version\":2,\"fields\":[]}]}}],"
+    "\"subsections\":[{\"vmsd_name\":\"d/a\",\"version\":1,\"fields\":[]}]}]}";
+
+static MpReport *check_subs(const char *dump, guint *compared)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(MigVmstateDesc) vd = mig_vmstate_desc_parse(vmdesc_text, strlen(vmdesc_text),
+                                                          &err);
+    g_autoptr(MpVmstateDump) d = NULL;
+    g_autoptr(GArray) s = mp_section_list_new();
+    MpReport *r = mp_report_new();
+
+    g_assert_no_error(err);
+    d = mp_vmstate_dump_parse(dump, strlen(dump), &err);
+    g_assert_no_error(err);
+    mp_section_list_add(s, "0000:00:02.0/d", 0, 1, 9, QEMU_VM_SECTION_FULL);
+    mp_section_list_add(s, "0000:00:02.0/d", 0, 1, 9, QEMU_VM_SECTION_FULL);
+    *compared = mp_check_subsections(r, s, vd, d);
+    return r;
+}
+
+#define DUMP_D(A, B) \
+    "{\"t\":{\"Description\":{\"name\":\"d\",\"version_id\":1,\"minimum_version_id\":1," \
+    "\"Fields\":[{\"field\":\"s\",\"Description\":{\"name\":\"inner\",\"version_id\":1," \
+    "\"minimum_version_id\":1,\"Subsections\":[" B "]}}],\"Subsections\":[" A "]}}}"
+#define SUB(N, MIN, MAX) \
+    "{\"name\":\"" N "\",\"version_id\":" #MAX ",\"minimum_version_id\":" #MIN "}"
+
+static void test_subsections(void)
+{
+    g_autoptr(MpReport) ok = NULL, unknown = NULL, range = NULL;
+    const MpFinding *f;
+    guint n = 0;
+
+    ok = check_subs(DUMP_D(SUB("d/a", 1, 1), SUB("inner/b", 1, 2)), &n);
+    g_assert_cmpuint(mp_report_count(ok), ==, 0);
+    g_assert_cmpuint(n, ==, 2);                 /* d/a and, through s[1], inner/b */
+
+    unknown = check_subs(DUMP_D(SUB("d/x", 1, 1), SUB("inner/b", 1, 2)), &n);
+    g_assert_cmpuint(mp_report_count(unknown), ==, 1);
+    f = only(unknown, "subsection-unknown");
+    g_assert_cmpstr(f->subject, ==, "0000:00:02.0/d");
+    g_assert_cmpstr(f->source, ==, "d/a version 1");
+    g_assert_nonnull(strstr(f->message, "VM subsection 'd/a' in '0000:00:02.0/d' does not exist"));
+
+    range = check_subs(DUMP_D(SUB("d/a", 1, 1), SUB("inner/b", 0, 1)), &n);
+    g_assert_cmpuint(mp_report_count(range), ==, 1);
+    f = only(range, "subsection-version");
+    g_assert_cmpstr(f->source, ==, "inner/b version 2");
+    g_assert_cmpstr(f->destination, ==, "inner/b versions 0..1");
+}
+
+/* Two entries share the vmsd name and one of them has the subsection. */
+static void test_subsections_shared_name(void)
+{
+    static const char dump[] =
+        "{\"t\":{\"Description\":{\"name\":\"d\",\"version_id\":1,\"minimum_version_id\":1,"
+        "\"Subsections\":[]}},"
+        "\"u\":{\"Description\":{\"name\":\"d\",\"version_id\":1,\"minimum_version_id\":1,"
+        "\"Subsections\":[{\"name\":\"d/a\",\"version_id\":1,\"minimum_version_id\":1}]}}}";
+    g_autoptr(MpReport) r = NULL;
+    guint n = 0;
+
+    r = check_subs(dump, &n);
+    g_assert_cmpuint(mp_report_count(r), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -255,5 +331,7 @@ int main(int argc, char **argv)
     g_test_add_func("/devices/version-too-old", test_version_too_old);
     g_test_add_func("/devices/versions-all-fit", test_versions_all_fit);
     g_test_add_func("/devices/device-set", test_device_set);
+    g_test_add_func("/devices/subsections", test_subsections);
+    g_test_add_func("/devices/subsections-shared-name", test_subsections_shared_name);
     return g_test_run();
 }
