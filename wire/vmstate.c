@@ -216,6 +216,18 @@ static JsonNode *read_element(Walk *w, JsonObject *f, const char *name, guint de
             return walk_fail(w, MIG_WIRE_ERROR_CORRUPT,
                              "VMDESCRIPTION: struct field '%s' has no \"struct\" object", name);
         }
+        if (!json_object_has_member(json_node_get_object(sn), "fields")) {
+            /*
+             * QEMU 7.2 describes an array of pointers to structs by its
+             * first element: when that is NULL, the struct is {} and the
+             * size is the NULL marker's 1 byte, for every element (seen on
+             * s390x "s390_css"; later QEMUs describe NULL runs apart).
+             */
+            return walk_fail(w, MIG_WIRE_ERROR_UNSUPPORTED,
+                             "VMDESCRIPTION: struct field '%s' is described without its "
+                             "fields (an array of pointers whose first element is NULL): "
+                             "this section cannot be walked by its description", name);
+        }
         v = walk_level(w, json_node_get_object(sn), name, depth + 1);
         if (v && has_size && w->pos - start != size) {
             json_node_unref(v);

@@ -240,6 +240,9 @@ static void test_bad_descriptions(void)
                  four, 2, MIG_WIRE_ERROR_CORRUPT, "bad array_len");
     expect_error("{\"fields\":[{\"name\":\"a\",\"type\":\"struct\",\"size\":4}]}", four, 4,
                  MIG_WIRE_ERROR_CORRUPT, "no \"struct\" object");
+    expect_error("{\"fields\":[{\"name\":\"css\",\"array_len\":4,\"type\":\"struct\","
+                 "\"struct\":{},\"size\":1}]}", four, 4,
+                 MIG_WIRE_ERROR_UNSUPPORTED, "'css' is described without its fields");
     expect_error("{\"fields\":[{\"name\":\"a\",\"type\":\"struct\",\"size\":3,\"struct\":"
                  "{\"fields\":[{\"name\":\"x\",\"type\":\"uint32\",\"size\":4}]}}]}", four, 4,
                  MIG_WIRE_ERROR_CORRUPT, "took 4 bytes, its description says 3");
