@@ -2,8 +2,8 @@
 # devices-qemu72-capabilities.sh - migdump --devices on real QEMU 7.2
 # streams of the kinds QEMU 7.2's analyze-migration.py gives up on: XBZRLE
 # pages (a guest that keeps writing, several rounds) with the
-# validate-uuid configuration subsection, and x-ignore-shared (RAM in a
-# shared file, the capabilities subsection).  Every FULL section decodes
+# validate-uuid configuration subsection, compressed pages, and
+# x-ignore-shared (RAM in a shared file, the capabilities subsection).  Every FULL section decodes
 # field by field; values against QEMU's own, as in devices-qemu72-pc.sh
 # (the guest is paused before the last round, so the state sent is the
 # state "info registers" shows).
@@ -25,6 +25,15 @@ check_eq "xbzrle: uuid subsection = -uuid" "$(jget "$TESTDIR/summary.json" .uuid
 check_jq "xbzrle: XBZRLE pages in the stream" "$TESTDIR/summary.json" '.pages.xbzrle > 0'
 check_devices_dump src "$TESTDIR/stream" 4 "uuid subsection, XBZRLE pages"
 qemu_stop src
+
+qemu_start comp -M pc -m 64M -smp 2 -option-rom "$TESTDIR/dirty.rom" -device e1000,id=nic0
+set_caps comp compress
+migrate_dirty_guest_to_file comp "$TESTDIR/comp.mig" --sync 3
+"$MIGDUMP" --json "$TESTDIR/comp.mig" >"$TESTDIR/comp.summary.json" || die "migdump --json failed"
+check_jq "compress: COMPRESS_PAGE records in the stream" "$TESTDIR/comp.summary.json" \
+    '.pages.compressed > 0'
+check_devices_dump comp "$TESTDIR/comp.mig" 4 "compressed pages"
+qemu_stop comp
 
 qemu_start shared -M pc -m 64M \
     -object "memory-backend-file,id=pc.ram,size=64M,mem-path=$TESTDIR/guest-ram,share=on" \
