@@ -42,9 +42,17 @@ typedef struct {
     bool up;                    /* source -> destination */
     GInputStream *in;
     GOutputStream *out;         /* NULL until the other end exists */
-    guint8 *buf;
-    GByteArray *held;           /* read, not yet written */
-    gsize pending;              /* bytes of buf being written */
+    /*
+     * Two chunk buffers, so that the next read overlaps the last write:
+     * one may be read into, one written from, or one written and one
+     * queued behind it; never more, which bounds memory per direction.
+     */
+    guint8 *bufs[2];            /* allocated on first need */
+    guint8 *free_bufs[2];
+    guint n_free;
+    guint8 *reading_buf, *writing_buf, *queued_buf;
+    gsize queued_len;
+    GByteArray *held;           /* read before the verdict, not yet written */
     bool reading, writing, eof, shut;
     bool flushing_held;
     MigDecoder *dec;
@@ -164,7 +172,8 @@ static void channel_free(Channel *ch)
     for (size_t i = 0; i < G_N_ELEMENTS(legs); i++) {
         Leg *l = legs[i];
 
-        g_free(l->buf);
+        g_free(l->bufs[0]);
+        g_free(l->bufs[1]);
         if (l->held) {
             g_byte_array_unref(l->held);
         }
@@ -556,16 +565,23 @@ static void on_written(GObject *obj, GAsyncResult *res, gpointer data)
     if (l->flushing_held) {
         l->flushing_held = false;
         g_byte_array_set_size(l->held, 0);
+    } else {
+        l->free_bufs[l->n_free++] = l->writing_buf;
     }
+    l->writing_buf = NULL;
     leg_pump(l);
     session_check_done(s);
     session_unref(s);
 }
 
-static void leg_write(Leg *l, const guint8 *data, gsize n)
+/* Write @n bytes of @data: a chunk buffer (given back when written) or held. */
+static void leg_write(Leg *l, guint8 *data, gsize n)
 {
     Session *s = l->ch->s;
 
+    if (data != l->held->data) {
+        l->writing_buf = data;
+    }
     if (l->sum) {
         g_checksum_update(l->sum, data, n);
     }
@@ -586,7 +602,10 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
     g_autoptr(GError) error = NULL;
     gssize n;
 
+    guint8 *buf = l->reading_buf;
+
     l->reading = false;
+    l->reading_buf = NULL;
     n = g_input_stream_read_finish(G_INPUT_STREAM(obj), res, &error);
     if (!s) {
         /* an unclassified channel: its first bytes decide where it goes */
@@ -601,8 +620,12 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
             }
             return;
         }
-        classify(ch, l->buf, (gsize)n);
+        l->free_bufs[l->n_free++] = buf;
+        classify(ch, buf, (gsize)n);
         return;
+    }
+    if (n <= 0) {
+        l->free_bufs[l->n_free++] = buf;
     }
     if (n < 0) {
         if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
@@ -624,16 +647,23 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
             return;
         }
     } else {
-        leg_feed(l, l->buf, (gsize)n);
+        leg_feed(l, buf, (gsize)n);
         if (s->cut) {
+            l->free_bufs[l->n_free++] = buf;
             session_abort(s, "proxy", s->cut_reason);
             session_unref(s);
             return;
         }
-        if (leg_ready(l) && !l->flushing_held && l->held->len == 0) {
-            leg_write(l, l->buf, (gsize)n);
+        if (leg_ready(l) && (l->writing || l->held->len)) {
+            /* behind a chunk or the held bytes being written: wait in turn */
+            g_assert(!l->queued_buf);
+            l->queued_buf = buf;
+            l->queued_len = (gsize)n;
+        } else if (leg_ready(l)) {
+            leg_write(l, buf, (gsize)n);
         } else {
-            g_byte_array_append(l->held, l->buf, (guint)n);
+            g_byte_array_append(l->held, buf, (guint)n);
+            l->free_bufs[l->n_free++] = buf;
         }
     }
     if (l->up && ch->kind == CH_MAIN && !s->prefix_done && l->held->len >= MP_LIMIT_PREFIX) {
@@ -650,12 +680,30 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
     session_unref(s);
 }
 
+/* A free chunk buffer, allocating the second only when both are needed. */
+static bool leg_has_free_buf(Leg *l)
+{
+    if (l->n_free == 0) {
+        for (guint i = 0; i < G_N_ELEMENTS(l->bufs); i++) {
+            if (!l->bufs[i]) {
+                l->bufs[i] = g_malloc(MP_CHUNK_SIZE);
+                l->free_bufs[l->n_free++] = l->bufs[i];
+                break;
+            }
+        }
+    }
+    return l->n_free > 0;
+}
+
+/* Start reading the next chunk; the caller made sure a buffer is free. */
 static void leg_read(Leg *l)
 {
     Session *s = l->ch->s;
 
+    g_assert(l->n_free > 0);
     l->reading = true;
-    g_input_stream_read_async(l->in, l->buf, MP_CHUNK_SIZE, G_PRIORITY_DEFAULT,
+    l->reading_buf = l->free_bufs[--l->n_free];
+    g_input_stream_read_async(l->in, l->reading_buf, MP_CHUNK_SIZE, G_PRIORITY_DEFAULT,
                               s ? s->cancel : l->ch->route->cancel, on_read, l);
     if (s) {
         session_ref(s);
@@ -672,30 +720,38 @@ static void leg_shutdown_write(Leg *l)
     }
 }
 
-/* Decide the leg's next step from its state; see proxy.h. */
+/*
+ * Decide the leg's next steps from its state: write what is due, in
+ * order (held bytes, then the queued chunk), pass on the end of input,
+ * and read on while a buffer is free (see proxy.h).
+ */
 static void leg_pump(Leg *l)
 {
     Session *s = l->ch->s;
 
-    if (l->reading || l->writing || l->ch->closed || (s && s->finished)) {
+    if (l->ch->closed || (s && s->finished)) {
         return;
     }
     if (leg_ready(l)) {
-        if (l->held->len) {
-            l->flushing_held = true;
-            leg_write(l, l->held->data, l->held->len);
-            return;
-        }
-        if (l->eof) {
-            if (!l->shut) {
+        if (!l->writing) {
+            if (l->held->len) {
+                l->flushing_held = true;
+                leg_write(l, l->held->data, l->held->len);
+            } else if (l->queued_buf) {
+                guint8 *buf = l->queued_buf;
+
+                l->queued_buf = NULL;
+                leg_write(l, buf, l->queued_len);
+            } else if (l->eof && !l->reading && !l->shut) {
                 leg_shutdown_write(l);
             }
-            return;
         }
-        leg_read(l);
+        if (!l->reading && !l->eof && !l->queued_buf && leg_has_free_buf(l)) {
+            leg_read(l);
+        }
         return;
     }
-    if (!l->eof && leg_may_read_holding(l)) {
+    if (!l->reading && !l->eof && leg_may_read_holding(l) && leg_has_free_buf(l)) {
         leg_read(l);
     }
 }
@@ -704,7 +760,6 @@ static void leg_init(Leg *l, Channel *ch, bool up, bool checksum)
 {
     l->ch = ch;
     l->up = up;
-    l->buf = g_malloc(MP_CHUNK_SIZE);
     l->held = g_byte_array_new();
     if (checksum) {
         l->sum = g_checksum_new(G_CHECKSUM_SHA256);
@@ -736,8 +791,8 @@ static bool channel_done(const Channel *ch)
     if (!ch->dst) {
         return false;
     }
-    return ch->up.eof && ch->up.shut && !ch->up.writing &&
-           ch->down.eof && ch->down.shut && !ch->down.writing;
+    return ch->up.eof && ch->up.shut && !ch->up.writing && !ch->up.queued_buf &&
+           ch->down.eof && ch->down.shut && !ch->down.writing && !ch->down.queued_buf;
 }
 
 static void attach(Session *s, Channel *ch, ChannelKind kind)
@@ -940,7 +995,7 @@ static void on_accept(GObject *obj, GAsyncResult *res, gpointer data)
     leg_init(&ch->down, ch, false, route->proxy->cfg.checksum);
     ch->up.in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
     ch->down.out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
-    leg_read(&ch->up);
+    leg_pump(&ch->up);
 }
 
 /* ------------------------------------------------------------------ */

@@ -16,9 +16,9 @@
  * the migration; on accept the proxy connects to the destination in the
  * order QEMU 7.2 classifies connections (main first, then the others in
  * arrival order), sends what it held and from then on forwards each chunk
- * after decoding it.  Each direction of each connection has one buffer:
- * the next read starts only when the last write has finished, so a slow
- * destination slows the source and memory stays bounded.
+ * after decoding it.  Each direction of each connection has two buffers:
+ * one chunk can be read while the one before it is written, and no more,
+ * so a slow destination slows the source and memory stays bounded.
  */
 #ifndef MP_PROXY_PROXY_H
 #define MP_PROXY_PROXY_H
@@ -30,8 +30,8 @@
 
 G_BEGIN_DECLS
 
-/* bytes per read; also the most one direction of one connection holds */
-#define MP_CHUNK_SIZE          (1024u * 1024u)
+/* bytes per read; one direction of one connection uses at most two */
+#define MP_CHUNK_SIZE          (512u * 1024u)
 /* the main channel's prefix (RAM-block list included) must fit in this */
 #define MP_LIMIT_PREFIX        (16u * 1024u * 1024u)
 /* what another channel may send before the gate has decided */
