@@ -110,6 +110,30 @@ static void test_dump_bad(void)
     g_assert_nonnull(err);
 }
 
+/* Every proper prefix is refused; every single-byte change parses or is refused. */
+static void test_dump_truncated_corrupt(void)
+{
+    size_t n = strlen(dump_text);
+    g_autofree char *buf = g_malloc(n);
+
+    for (size_t cut = 0; cut < n; cut++) {
+        g_autoptr(GError) err = NULL;
+
+        g_assert_null(mp_vmstate_dump_parse(dump_text, cut, &err));
+        g_assert_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+    }
+    for (size_t i = 0; i < n; i++) {
+        g_autoptr(GError) err = NULL;
+        MpVmstateDump *d;
+
+        memcpy(buf, dump_text, n);
+        buf[i] ^= 0x20;
+        d = mp_vmstate_dump_parse(buf, n, &err);
+        g_assert_true((d == NULL) != (err == NULL));
+        mp_vmstate_dump_free(d);
+    }
+}
+
 /* The real excerpt parses, and names what 7.2 says about shared vmsd names. */
 static void test_dump_real(void)
 {
@@ -327,6 +351,7 @@ int main(int argc, char **argv)
     g_test_add_func("/devices/dump-parse", test_dump_parse);
     g_test_add_func("/devices/dump-bad", test_dump_bad);
     g_test_add_func("/devices/dump-real", test_dump_real);
+    g_test_add_func("/devices/dump-truncated-corrupt", test_dump_truncated_corrupt);
     g_test_add_func("/devices/versions", test_versions);
     g_test_add_func("/devices/version-too-old", test_version_too_old);
     g_test_add_func("/devices/versions-all-fit", test_versions_all_fit);

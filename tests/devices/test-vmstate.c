@@ -334,6 +334,13 @@ static void test_desc_parse(void)
     g_clear_error(&err);
     g_assert_null(mig_vmstate_desc_parse(ok, MIG_LIMIT_VMDESC + 1, &err));
     g_assert_error(err, MIG_WIRE_ERROR, MIG_WIRE_ERROR_LIMIT);
+    /* every proper prefix is refused */
+    for (size_t cut = 0; cut < strlen(ok); cut++) {
+        g_autoptr(GError) e = NULL;
+
+        g_assert_null(mig_vmstate_desc_parse(ok, cut, &e));
+        g_assert_error(e, MIG_WIRE_ERROR, MIG_WIRE_ERROR_CORRUPT);
+    }
     /* a '[' inside a string does not count */
     g_assert_true(mig_json_nesting_ok("[\"[[[\"]", 7, 1));
     g_assert_false(mig_json_nesting_ok("[[1]]", 5, 1));
