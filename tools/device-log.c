@@ -164,6 +164,11 @@ const GArray *device_log_sections(const DeviceLog *log)
     return log->sections;
 }
 
+bool device_log_has_vmdesc(const DeviceLog *log)
+{
+    return log->has_vmdesc;
+}
+
 const MigVmstateDesc *device_log_vmdesc(DeviceLog *log)
 {
     g_autoptr(GError) err = NULL;

@@ -25,6 +25,9 @@ void device_log_event(DeviceLog *log, const MigEvent *ev);
 /* The (idstr, instance, version) of every START/FULL section seen. */
 const GArray *device_log_sections(const DeviceLog *log);   /* MpSectionRef */
 
+/* TRUE once the stream's VMDESCRIPTION went by. */
+bool device_log_has_vmdesc(const DeviceLog *log);
+
 /*
  * The stream's VMDESCRIPTION, parsed on first use; NULL when the stream
  * had none or it does not parse (said once on stderr).  Owned by @log.

@@ -838,7 +838,11 @@ int main(int argc, char **argv)
         if (err) {
             fprintf(stderr, "migdump: %s: %s\n", path, err->message);
         }
-        if (devices) {
+        if (devices && err && !device_log_has_vmdesc(s.devlog)) {
+            fprintf(stderr, "migdump: the stream did not decode to its end, where the "
+                    "VMDESCRIPTION that describes device fields comes\n");
+            rc = 1;
+        } else if (devices) {
             rc = device_log_print(s.devlog, fd, json, stdout);
         } else {
             g_autoptr(MpVmstateDump) dump = mp_vmstate_dump_load(dest_vmstate, &err);
