@@ -1320,6 +1320,12 @@ static void on_connected(GObject *obj, GAsyncResult *res, gpointer data)
     }
     ch->dst = conn;
     s->contacted = true;
+    /*
+     * The client's connect timeout stays on the socket as an I/O timeout;
+     * a destination may rightly stay silent for the whole migration (no
+     * return path), so reads towards the source must not time out.
+     */
+    g_socket_set_timeout(g_socket_connection_get_socket(conn), 0);
     ch->up.out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
     ch->down.in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
     ch->down.dec = new_decoder(ch, false);
@@ -1372,6 +1378,19 @@ static void session_abort(Session *s, const char *who, const char *why)
     s->broke_off = g_strdup(who);
     if (!s->failure) {
         s->failure = g_strdup(why);
+    }
+    {
+        /* said at once: the end event waits for the destination's QMP */
+        g_autofree char *human = g_strdup_printf("session %u: broken off by the %s: %s",
+                                                 s->id, who, why);
+        JsonObject *o = mp_events_begin("broken", s->id);
+
+        json_object_set_string_member(o, "broke_off", who);
+        json_object_set_string_member(o, "error", why);
+        if (s->section) {
+            json_object_set_string_member(o, "last_section", s->section);
+        }
+        mp_events_emit(s->proxy->cfg.events, o, human);
     }
     for (guint i = 0; i < s->channels->len; i++) {
         channel_close(g_ptr_array_index(s->channels, i));

@@ -187,7 +187,8 @@ static void add_pci_devices(MpFacts *facts, JsonArray *devices, const char *pref
                             (unsigned)json_object_get_int_member_with_default(d, "slot", 0),
                             (unsigned)json_object_get_int_member_with_default(d, "function", 0));
         g_ptr_array_add(facts->pci_devices, g_strdup(path));
-        bridge = json_object_get_object_member(d, "pci_bridge");
+        bridge = json_object_has_member(d, "pci_bridge") ?
+                 json_object_get_object_member(d, "pci_bridge") : NULL;
         if (bridge && json_object_has_member(bridge, "devices")) {
             add_pci_devices(facts, json_object_get_array_member(bridge, "devices"), path);
         }
