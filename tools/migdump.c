@@ -732,6 +732,63 @@ static int compare_devices(const char *src_path, const char *dst_path, uint32_t 
     return rc;
 }
 
+/* Frees what the event handlers gathered in @s. */
+static void summary_clear(Summary *s)
+{
+    for (guint i = 0; s->blocks && i < s->blocks->len; i++) {
+        g_free(g_array_index(s->blocks, BlockRow, i).name);
+    }
+    for (guint i = 0; s->sections && i < s->sections->len; i++) {
+        g_free(g_array_index(s->sections, SectionRow, i).name);
+    }
+    g_clear_pointer(&s->blocks, g_array_unref);
+    g_clear_pointer(&s->sections, g_array_unref);
+    g_clear_pointer(&s->section_index, g_hash_table_unref);
+    g_clear_pointer(&s->caps, g_ptr_array_unref);
+    g_clear_pointer(&s->commands, g_ptr_array_unref);
+    g_clear_pointer(&s->messages, g_ptr_array_unref);
+    g_clear_pointer(&s->machine, g_free);
+    g_clear_pointer(&s->first_mismatch, g_free);
+    g_clear_pointer(&s->devlog, device_log_free);
+}
+
+/*
+ * --devices or --dest-vmstate once the stream was decoded (@decode_err is
+ * the decoder's error, if any).  Returns the exit status.
+ */
+static int device_modes(Summary *s, const char *path, int fd, bool devices,
+                        const char *dest_vmstate, bool json, const GError *decode_err)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(MpVmstateDump) dump = NULL;
+    g_autoptr(MpReport) report = NULL;
+
+    if (decode_err) {
+        fprintf(stderr, "migdump: %s: %s\n", path, decode_err->message);
+    }
+    if (devices) {
+        if (decode_err && !device_log_has_vmdesc(s->devlog)) {
+            fprintf(stderr, "migdump: the stream did not decode to its end, where the "
+                    "VMDESCRIPTION that describes device fields comes\n");
+            return 1;
+        }
+        return device_log_print(s->devlog, fd, json, stdout);
+    }
+    dump = mp_vmstate_dump_load(dest_vmstate, &err);
+    if (!dump) {
+        fprintf(stderr, "migdump: %s: %s\n", dest_vmstate, err->message);
+        return 2;
+    }
+    report = mp_report_new();
+    mp_check_section_versions(report, device_log_sections(s->devlog), dump);
+    if (device_log_vmdesc(s->devlog)) {
+        mp_check_subsections(report, device_log_sections(s->devlog),
+                             device_log_vmdesc(s->devlog), dump);
+    }
+    print_findings(report, json);
+    return mp_report_verdict(report) == MP_VERDICT_ACCEPT ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     gboolean json = FALSE, events = FALSE, devices = FALSE, compare = FALSE;
@@ -760,7 +817,7 @@ int main(int argc, char **argv)
     MigDecoderConfig cfg = { 0 };
     MigDecoder *dec;
     const char *path;
-    int fd, rc;
+    int fd, rc, status;
     bool ok = true;
     uint64_t err_offset = 0;
 
@@ -809,6 +866,7 @@ int main(int argc, char **argv)
     if (devices && lseek(fd, 0, SEEK_CUR) < 0) {
         fprintf(stderr, "migdump: --devices reads device payloads back: give a file, "
                 "not a pipe\n");
+        close(fd);
         return 2;
     }
 
@@ -826,54 +884,33 @@ int main(int argc, char **argv)
     dec = mig_decoder_new(&cfg, on_event, &s);
 
     rc = decode_fd(path, fd, dec, (size_t)chunk, &err);
-    if (rc == 2) {
-        return 2;
-    }
     ok = rc == 0;
-    if (!ok) {
+    if (rc == 1) {
         err_offset = mig_decoder_error_offset(dec);
     }
     s.certain = mig_decoder_certain(dec);
-    if (devices || dest_vmstate) {
-        if (err) {
+    if (rc == 2) {
+        status = 2;
+    } else if (devices || dest_vmstate) {
+        status = device_modes(&s, path, fd, devices, dest_vmstate, json, err);
+        status = ok ? status : MAX(status, 1);
+    } else {
+        if (json) {
+            print_json(&s, mig_decoder_stats(dec), err, err_offset);
+        } else if (!events) {
+            print_text(path, &s, mig_decoder_stats(dec), err);
+        } else if (err) {
+            printf("error: %s\n", err->message);
+        }
+        if (err && (json || events)) {
             fprintf(stderr, "migdump: %s: %s\n", path, err->message);
         }
-        if (devices && err && !device_log_has_vmdesc(s.devlog)) {
-            fprintf(stderr, "migdump: the stream did not decode to its end, where the "
-                    "VMDESCRIPTION that describes device fields comes\n");
-            rc = 1;
-        } else if (devices) {
-            rc = device_log_print(s.devlog, fd, json, stdout);
-        } else {
-            g_autoptr(MpVmstateDump) dump = mp_vmstate_dump_load(dest_vmstate, &err);
-            g_autoptr(MpReport) report = mp_report_new();
-
-            if (!dump) {
-                fprintf(stderr, "migdump: %s: %s\n", dest_vmstate, err->message);
-                return 2;
-            }
-            mp_check_section_versions(report, device_log_sections(s.devlog), dump);
-            if (device_log_vmdesc(s.devlog)) {
-                mp_check_subsections(report, device_log_sections(s.devlog),
-                                     device_log_vmdesc(s.devlog), dump);
-            }
-            print_findings(report, json);
-            rc = mp_report_verdict(report) == MP_VERDICT_ACCEPT ? 0 : 1;
-        }
-        device_log_free(s.devlog);
-        mig_decoder_free(dec);
-        return ok ? rc : MAX(rc, 1);
-    }
-    if (json) {
-        print_json(&s, mig_decoder_stats(dec), err, err_offset);
-    } else if (!events) {
-        print_text(path, &s, mig_decoder_stats(dec), err);
-    } else if (err) {
-        printf("error: %s\n", err->message);
-    }
-    if (err && (json || events)) {
-        fprintf(stderr, "migdump: %s: %s\n", path, err->message);
+        status = ok ? 0 : 1;
     }
     mig_decoder_free(dec);
-    return ok ? 0 : 1;
+    summary_clear(&s);
+    if (fd > 0) {
+        close(fd);
+    }
+    return status;
 }
