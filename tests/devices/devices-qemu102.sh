@@ -6,10 +6,14 @@
 # early-setup sections); values checked against fixed facts of the i440FX
 # machine (PCI ids of its chipset functions, one vCPU, 128 bytes of
 # CMOS).  The postcopy stream has no VMDESCRIPTION: exit 1, saying so.
+# With ANALYZE_MIGRATION_10 (QEMU 10.x's scripts/analyze-migration.py),
+# every stream that script reads must give the same values; the ones it
+# cannot read are named in the log.
 . "$(dirname "$0")/devices-functions.sh"
 require_migdump
 migtest_init
 
+analyzed=0
 for case in v10-pc-multifd4:conn00.s2d v10-pc-switchover-ack:conn00.s2d \
             v10-mapped-ram-save:mapped-ram.bin v10-mapped-ram-multifd4-save:mapped-ram.bin; do
     name=${case%%:*} file=${case#*:}
@@ -31,7 +35,20 @@ for case in v10-pc-multifd4:conn00.s2d v10-pc-switchover-ack:conn00.s2d \
                       | select(.key | startswith("config")) | .value | split(" ")[0:4] | join("")][0])]]
                   | sort' "$dev")" \
         '[["0000:00:00.0/I440FX","86803712"],["0000:00:01.0/PIIX3","86800070"],["0000:00:01.1/ide","86801070"],["0000:00:01.3/piix4_pm","86801371"]]'
+    if [ -n "${ANALYZE_MIGRATION_10:-}" ] && [ -f "$ANALYZE_MIGRATION_10" ]; then
+        if "$PYTHON" "$ANALYZE_MIGRATION_10" -f "$stream" -d state >"$CASE_DIR/analyze.json" \
+               2>"$CASE_DIR/analyze.err"; then
+            check_eq "$name: --devices --json = analyze-migration.py (10.x) -d state" \
+                "$(jq -cS . "$dev" | sha256sum)" "$(jq -cS . "$CASE_DIR/analyze.json" | sha256sum)"
+            analyzed=$((analyzed + 1))
+        else
+            log "note: $name: analyze-migration.py (10.x) gives up: $(grep -m1 -o '[A-Za-z]*Error: .\{0,80\}\|Exception: [^(].\{0,80\}' "$CASE_DIR/analyze.err")"
+        fi
+    fi
 done
+if [ -n "${ANALYZE_MIGRATION_10:-}" ]; then
+    check_jq "analyze-migration.py (10.x) read at least one of them" - '. >= 1' <<<"$analyzed"
+fi
 
 unpack_case v10-pc-postcopy-active conn00.s2d
 "$MIGDUMP" --devices --json "$CASE_DIR/conn00.s2d" >"$CASE_DIR/devices.json" 2>"$CASE_DIR/devices.err"
