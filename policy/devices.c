@@ -345,6 +345,49 @@ static GHashTable *index_sections(const GArray *list)
     return h;
 }
 
+/* The finding for source section @s against destination section @d (NULL: none). */
+static bool check_one(MpReport *report, const MpSectionRef *s, const MpSectionRef *d)
+{
+    g_autofree char *subject = section_subject(s);
+
+    if (!d) {
+        g_autofree char *sv = g_strdup_printf("instance %u, version %u",
+                                              s->instance, s->version);
+        mp_report_add(report, "device-missing", subject, sv, NULL,
+                      "start the destination with the source's devices (same "
+                      "-device options and -smp), including hotplugged ones",
+                      "Unknown savevm section or instance '%s' %u: the source "
+                      "sends it, the destination's configuration has no such "
+                      "section", s->idstr, s->instance);
+        return false;
+    }
+    if (s->version > d->version) {
+        g_autofree char *sv = g_strdup_printf("version %u", s->version);
+        g_autofree char *dv = g_strdup_printf("version %u", d->version);
+        mp_report_add(report, "device-version-newer", subject, sv, dv,
+                      "use a destination QEMU at least as new as the source",
+                      "savevm: unsupported version %u for '%s' v%u",
+                      s->version, s->idstr, d->version);
+        return false;
+    }
+    return true;
+}
+
+bool mp_check_section_known(MpReport *report, const char *idstr, uint32_t instance,
+                            uint32_t version, const GArray *destination)
+{
+    MpSectionRef s = { .idstr = (char *)idstr, .instance = instance, .version = version };
+
+    for (guint i = 0; i < destination->len; i++) {
+        const MpSectionRef *d = &g_array_index(destination, MpSectionRef, i);
+
+        if (d->instance == instance && strcmp(d->idstr, idstr) == 0) {
+            return check_one(report, &s, d);
+        }
+    }
+    return check_one(report, &s, NULL);
+}
+
 void mp_check_device_set(MpReport *report, const GArray *source, const GArray *destination)
 {
     g_autoptr(GHashTable) src = index_sections(source);
@@ -354,28 +397,9 @@ void mp_check_device_set(MpReport *report, const GArray *source, const GArray *d
     for (guint i = 0; i < source->len; i++) {
         const MpSectionRef *s = &g_array_index(source, MpSectionRef, i);
         g_autofree char *k = key_of(s);
-        g_autofree char *subject = section_subject(s);
-        const MpSectionRef *d = g_hash_table_lookup(dst, k);
 
-        if (!g_hash_table_add(done, g_strdup(k))) {
-            continue;
-        }
-        if (!d) {
-            g_autofree char *sv = g_strdup_printf("instance %u, version %u",
-                                                  s->instance, s->version);
-            mp_report_add(report, "device-missing", subject, sv, NULL,
-                          "start the destination with the source's devices (same "
-                          "-device options and -smp), including hotplugged ones",
-                          "Unknown savevm section or instance '%s' %u: the source "
-                          "sends it, the destination's configuration has no such "
-                          "section", s->idstr, s->instance);
-        } else if (s->version > d->version) {
-            g_autofree char *sv = g_strdup_printf("version %u", s->version);
-            g_autofree char *dv = g_strdup_printf("version %u", d->version);
-            mp_report_add(report, "device-version-newer", subject, sv, dv,
-                          "use a destination QEMU at least as new as the source",
-                          "savevm: unsupported version %u for '%s' v%u",
-                          s->version, s->idstr, d->version);
+        if (g_hash_table_add(done, g_strdup(k))) {
+            check_one(report, s, g_hash_table_lookup(dst, k));
         }
     }
     for (guint i = 0; i < destination->len; i++) {

@@ -77,6 +77,15 @@ guint mp_check_subsections(MpReport *report, const GArray *sections,
 void mp_check_device_set(MpReport *report, const GArray *source,
                          const GArray *destination);
 
+/*
+ * One section header as it arrives (for a proxy that checks each START or
+ * FULL header before forwarding it) against the destination's section
+ * list: adds "device-missing" or "device-version-newer" as
+ * mp_check_device_set() would, and returns FALSE when it did.
+ */
+bool mp_check_section_known(MpReport *report, const char *idstr, uint32_t instance,
+                            uint32_t version, const GArray *destination);
+
 G_END_DECLS
 
 #endif

@@ -269,6 +269,25 @@ static void test_device_set(void)
     g_assert_cmpuint(mp_report_count(r), ==, 0);
 }
 
+/* Header by header, as a proxy would check them while the stream flows. */
+static void test_section_known(void)
+{
+    g_autoptr(GArray) dst = mp_section_list_new();
+    g_autoptr(MpReport) r = mp_report_new();
+
+    mp_section_list_add(dst, "ram", 0, 4, 2, QEMU_VM_SECTION_START);
+    mp_section_list_add(dst, "cpu", 0, 12, 5, QEMU_VM_SECTION_FULL);
+    g_assert_true(mp_check_section_known(r, "ram", 0, 4, dst));
+    g_assert_true(mp_check_section_known(r, "cpu", 0, 11, dst));      /* older loads */
+    g_assert_cmpuint(mp_report_count(r), ==, 0);
+    g_assert_false(mp_check_section_known(r, "cpu", 1, 12, dst));
+    g_assert_false(mp_check_section_known(r, "cpu", 0, 13, dst));
+    g_assert_cmpuint(mp_report_count(r), ==, 2);
+    g_assert_cmpstr(mp_report_get(r, 0)->code, ==, "device-missing");
+    g_assert_cmpstr(mp_report_get(r, 0)->subject, ==, "cpu instance 1");
+    g_assert_cmpstr(mp_report_get(r, 1)->code, ==, "device-version-newer");
+}
+
 /*
  * Subsections: a VMDESCRIPTION that sent "d/a" v1 and, inside struct
  * field "s[1]", "inner/b" v2, against destinations that lack or restrict
@@ -356,6 +375,7 @@ int main(int argc, char **argv)
     g_test_add_func("/devices/version-too-old", test_version_too_old);
     g_test_add_func("/devices/versions-all-fit", test_versions_all_fit);
     g_test_add_func("/devices/device-set", test_device_set);
+    g_test_add_func("/devices/section-known", test_section_known);
     g_test_add_func("/devices/subsections", test_subsections);
     g_test_add_func("/devices/subsections-shared-name", test_subsections_shared_name);
     return g_test_run();
