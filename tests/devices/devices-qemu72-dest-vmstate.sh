@@ -79,6 +79,27 @@ check_eq "subsections, in stream order: fw_cfg's out of range, the e1000 one it 
     "$(jq -c '[.[] | select(.severity == "error") | [.code, .subject, .source, .destination]]' "$TESTDIR/subs.out")" \
     "[[\"subsection-version\",\"fw_cfg\",\"fw_cfg/acpi_mr version 1\",\"fw_cfg/acpi_mr versions 0..0\"],[\"subsection-unknown\",\"$e1000addr\",\"e1000/full_mac_state version 1\",null]]"
 
+# The mapping on q35 with more devices (AHCI, XHCI, virtio): the same
+# binary loads everything, and each mapped section's range ends at the
+# version it wrote.
+qemu_stop src
+qemu_start q35 -M q35 -m 128M -smp 2 -device VGA -device e1000 -device virtio-net-pci \
+    -device virtio-rng-pci -device qemu-xhci -device usb-tablet
+migrate_to_file q35 "$TESTDIR/q35.mig"
+"$QEMU" -M q35 -nodefaults -display none -accel tcg -dump-vmstate "$TESTDIR/q35.json" \
+    </dev/null >"$TESTDIR/q35dump.log" 2>&1 || die "-dump-vmstate -M q35 failed"
+"$MIGDUMP" --json "$TESTDIR/q35.mig" >"$TESTDIR/q35.summary.json" || die "migdump --json failed"
+"$MIGDUMP" --dest-vmstate "$TESTDIR/q35.json" --json "$TESTDIR/q35.mig" >"$TESTDIR/q35.out"
+check_eq "q35, same binary: exit 0, no error or warning" \
+    "$?,$(jq -c '[.[] | select(.severity != "info") | .code]' "$TESTDIR/q35.out")" '0,[]'
+check_eq "q35: each mapped section's version = its -dump-vmstate version_id" \
+    "$(jq -c --slurpfile d "$TESTDIR/q35.json" '
+        [$d[0] | to_entries[] | select(.key != "vmschkmachine") | .value.Description] as $descs
+        | [.sections[] | (.name | split("/") | last) as $v | . as $s
+           | [$descs[] | select(.name == $v)] as $c
+           | select(($c | length) > 0)
+           | select([$c[] | .version_id] | unique != [$s.version]) | .name]' "$TESTDIR/q35.summary.json")" '[]'
+
 # A file that is not a -dump-vmstate: usage/I-O status 2, nothing checked.
 printf '[1,2' >"$TESTDIR/broken.json"
 "$MIGDUMP" --dest-vmstate "$TESTDIR/broken.json" "$TESTDIR/stream" >/dev/null 2>"$TESTDIR/broken.err"
