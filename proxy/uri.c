@@ -45,8 +45,11 @@ static GSocketAddress *parse_tcp(const char *uri, const char *rest, GError **err
         return NULL;
     }
     if (!*host || strcmp(host, "localhost") == 0) {
+        /* QEMU's empty host means every address; localhost without a resolver */
+        const char *numeric = *host ? "127.0.0.1" : "0.0.0.0";
+
         g_free(host);
-        host = g_strdup(*host ? "127.0.0.1" : "0.0.0.0");
+        host = g_strdup(numeric);
     }
     inet = g_inet_address_new_from_string(host);
     if (!inet) {
