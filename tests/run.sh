@@ -18,7 +18,7 @@ fuzz_seconds=${FUZZ_SECONDS:-30}
 
 packages=(build-essential meson ninja-build pkg-config libglib2.0-dev
           libjson-glib-dev clang libclang-rt-14-dev qemu-system-x86
-          python3 jq xz-utils socat)
+          qemu-system-arm qemu-system-misc python3 jq xz-utils socat)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -79,8 +79,9 @@ if [ "$fuzz_seconds" -gt 0 ]; then
      CC=clang meson setup build-fuzz -Dfuzzing=true \
        -Db_sanitize=address,undefined -Db_lundef=false >build-fuzz.setup.log 2>&1; then
     ninja -C build-fuzz >build-fuzz.build.log 2>&1 || { tail -30 build-fuzz.build.log; failed=$((failed + 1)); }
-    for h in main return-path multifd preempt; do
+    for h in main return-path multifd preempt vmstate dump-vmstate; do
       bin=build-fuzz/tests/fuzz/fuzz-$h
+      [ -x "$bin" ] || bin=build-fuzz/tests/devices/fuzz-$h
       work=$(mktemp -d)
       cp tests/fuzz/corpus/$h/* "$work/"
       if [ -x "$bin" ] && timeout $((fuzz_seconds + 60)) "$bin" -max_total_time="$fuzz_seconds" \
