@@ -768,6 +768,40 @@ static void check_policy(const MpFacts *src, const MpPolicy *policy, MpReport *r
     }
 }
 
+/*
+ * Devices and CPUs, when both sides' QMP told them (--source-qmp): QEMU
+ * would fail on them only at the end, after all of RAM, on the first
+ * device section the destination cannot place.
+ */
+static void check_devices(const MpFacts *src, const MpFacts *dst, MpReport *r)
+{
+    if (!dst) {
+        return;
+    }
+    if (src->has_pci_devices && dst->has_pci_devices) {
+        for (guint i = 0; i < src->pci_devices->len; i++) {
+            const char *dev = g_ptr_array_index(src->pci_devices, i);
+            g_autofree char *probe = g_strdup_printf("%s/", dev);
+
+            if (mp_facts_lacks_pci_device(dst, probe, NULL)) {
+                mp_report_add(r, "pci-device-missing", dev, "present", "absent",
+                              "give the destination the same devices as the source",
+                              "the source has a PCI device at %s and the destination has none; "
+                              "QEMU would fail on its section after all of RAM", dev);
+            }
+        }
+    }
+    if (src->has_cpus && dst->has_cpus && src->cpus != dst->cpus) {
+        g_autofree char *sv = g_strdup_printf("%u", src->cpus);
+        g_autofree char *dv = g_strdup_printf("%u", dst->cpus);
+        g_autofree char *hint = g_strdup_printf("start the destination with -smp %u", src->cpus);
+
+        mp_report_add(r, "cpu-count", "CPUs", sv, dv, hint,
+                      "the source has %u CPUs, the destination %u; QEMU would fail on the "
+                      "first CPU section it cannot place, after all of RAM", src->cpus, dst->cpus);
+    }
+}
+
 void mp_check_prefix(const MpFacts *src, const MpFacts *dst,
                      const MpPolicy *policy, MpReport *report)
 {
@@ -780,6 +814,7 @@ void mp_check_prefix(const MpFacts *src, const MpFacts *dst,
     check_announced_caps(src, dst, report);
     check_postcopy_advise(src, dst, report);
     check_ramblocks(src, dst, report);
+    check_devices(src, dst, report);
     check_multifd(src, dst, report);
     check_shared_caps(src, dst, report);
     check_policy(src, policy, report);
@@ -788,9 +823,21 @@ void mp_check_prefix(const MpFacts *src, const MpFacts *dst,
 /* Sections QEMU registers once per CPU, with the CPU index as instance. */
 static const char *const per_cpu_sections[] = { "cpu", "cpu_common", "apic", NULL };
 
+static const MpFinding *late_finding(MpFinding *f, bool certain)
+{
+    if (!certain && f->severity > MP_SEVERITY_WARNING) {
+        g_autofree char *old = f->message;
+
+        f->severity = MP_SEVERITY_WARNING;
+        f->message = g_strdup_printf("%s (found after a section boundary the decoder had to "
+                                     "guess, so only a warning)", old);
+    }
+    return f;
+}
+
 const MpFinding *mp_check_late_section(const MpFacts *dst, const char *idstr,
-                                       uint32_t instance, const char *where,
-                                       MpReport *report)
+                                       uint32_t instance, bool certain,
+                                       const char *where, MpReport *report)
 {
     g_autofree char *device = NULL;
 
@@ -798,22 +845,23 @@ const MpFinding *mp_check_late_section(const MpFacts *dst, const char *idstr,
         return NULL;
     }
     if (mp_facts_lacks_pci_device(dst, idstr, &device)) {
-        return mp_report_add(report, "section-unknown-late", idstr, device, "absent",
+        return late_finding(mp_report_add(report, "section-unknown-late", idstr, device, "absent",
                              "give the destination the same devices as the source",
                              "the source sends device state for PCI device %s (%s), which the "
                              "destination does not have; QEMU would fail there with \"Unknown "
                              "savevm section or instance '%s'\" after all of RAM",
-                             device, where, idstr);
+                             device, where, idstr), certain);
     }
     if (dst->has_cpus && g_strv_contains(per_cpu_sections, idstr) && instance >= dst->cpus) {
         g_autofree char *sv = g_strdup_printf("CPU %u", instance);
         g_autofree char *dv = g_strdup_printf("%u CPU%s", dst->cpus, dst->cpus == 1 ? "" : "s");
 
-        return mp_report_add(report, "section-unknown-late", idstr, sv, dv,
+        return late_finding(mp_report_add(report, "section-unknown-late", idstr, sv, dv,
                              "start the destination with as many CPUs (-smp) as the source",
                              "the source sends the state of CPU %u (%s), the destination has %s; "
                              "QEMU would fail there with \"Unknown savevm section or instance "
-                             "'%s' %u\" after all of RAM", instance, where, dv, idstr, instance);
+                             "'%s' %u\" after all of RAM", instance, where, dv, idstr, instance),
+                            certain);
     }
     return NULL;
 }

@@ -64,12 +64,14 @@ void mp_check_prefix(const MpFacts *src, const MpFacts *dst,
  * @idstr and @instance against what the destination is known to have: its
  * PCI devices (for qdev paths) and its CPU count (for the per-CPU sections
  * cpu, cpu_common, apic).  @where says which section and offset, for the
- * message.  Returns the finding added to @report, or NULL when the facts
+ * message.  When the decoder found the section after a boundary it had to
+ * guess (@certain false) the finding is only a warning: no verdict rests on
+ * a guess.  Returns the finding added to @report, or NULL when the facts
  * show no problem or cannot say.
  */
 const MpFinding *mp_check_late_section(const MpFacts *dst, const char *idstr,
-                                       uint32_t instance, const char *where,
-                                       MpReport *report);
+                                       uint32_t instance, bool certain,
+                                       const char *where, MpReport *report);
 
 /* Parse "123", "64M", "2G", "1T" (binary units); FALSE when malformed. */
 bool mp_parse_size(const char *text, uint64_t *out);

@@ -31,6 +31,8 @@ static const MpFindingCode codes[] = {
     { "postcopy-advise", MP_SEVERITY_ERROR, "postcopy advised by the source, postcopy-ram off at the destination (or the reverse)" },
     { "postcopy-page-size", MP_SEVERITY_ERROR, "postcopy page sizes differ" },
     /* what QEMU 7.2 cannot see from one side */
+    { "pci-device-missing", MP_SEVERITY_ERROR, "a PCI device of the source is missing at the destination (--source-qmp)" },
+    { "cpu-count", MP_SEVERITY_ERROR, "the CPU counts differ (--source-qmp)" },
     { "ramblock-extra", MP_SEVERITY_WARNING, "the destination has a RAM block the source does not send" },
     { "multifd-one-side", MP_SEVERITY_ERROR, "multifd is on at one side only" },
     { "multifd-channels", MP_SEVERITY_ERROR, "multifd channel counts differ" },

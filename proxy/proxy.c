@@ -253,8 +253,8 @@ static void check_late_section(Session *s, const MigEvent *ev)
         s->report = mp_policy_new_report(s->proxy->cfg.policy);
     }
     where = g_strdup_printf("%s at stream offset %" G_GUINT64_FORMAT, s->section, ev->offset);
-    f = mp_check_late_section(s->dst, ev->u.section.idstr, ev->u.section.instance_id, where,
-                              s->report);
+    f = mp_check_late_section(s->dst, ev->u.section.idstr, ev->u.section.instance_id,
+                              ev->certain, where, s->report);
     if (!f) {
         return;
     }
@@ -1206,6 +1206,12 @@ static void merge_source_facts(Session *s)
         }
     }
     f->caps_complete = s->src_qmp->caps_complete;
+    f->has_cpus = s->src_qmp->has_cpus;
+    f->cpus = s->src_qmp->cpus;
+    f->has_pci_devices = s->src_qmp->has_pci_devices;
+    for (guint i = 0; i < s->src_qmp->pci_devices->len; i++) {
+        g_ptr_array_add(f->pci_devices, g_strdup(g_ptr_array_index(s->src_qmp->pci_devices, i)));
+    }
     f->has_multifd_channels = s->src_qmp->has_multifd_channels;
     f->multifd_channels = s->src_qmp->multifd_channels;
     g_free(f->multifd_compression);

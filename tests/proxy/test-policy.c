@@ -329,16 +329,29 @@ static void test_late_cpus(void)
     g_autoptr(MpReport) r = mp_report_new();
     const MpFinding *f;
 
-    g_assert_null(mp_check_late_section(d, "cpu_common", 1, "here", r));
+    g_autoptr(MpReport) guessed = mp_report_new();
+    g_autoptr(MpFacts) s = source_pc();
+    g_autoptr(MpReport) gate = NULL;
+
+    g_assert_null(mp_check_late_section(d, "cpu_common", 1, true, "here", r));
     d->has_cpus = true;
     d->cpus = 1;
-    g_assert_null(mp_check_late_section(d, "cpu", 0, "here", r));
-    g_assert_null(mp_check_late_section(d, "timer", 3, "here", r));
-    f = mp_check_late_section(d, "cpu_common", 1, "here", r);
+    g_assert_null(mp_check_late_section(d, "cpu", 0, true, "here", r));
+    g_assert_null(mp_check_late_section(d, "timer", 3, true, "here", r));
+    f = mp_check_late_section(d, "cpu_common", 1, true, "here", r);
     g_assert_nonnull(f);
     g_assert_cmpstr(f->source, ==, "CPU 1");
     g_assert_cmpstr(f->destination, ==, "1 CPU");
     g_assert_cmpint(mp_report_verdict(r), ==, MP_VERDICT_REJECT);
+    /* after a guessed boundary: said, never acted on */
+    f = mp_check_late_section(d, "cpu_common", 1, false, "here", guessed);
+    g_assert_cmpint(f->severity, ==, MP_SEVERITY_WARNING);
+    g_assert_cmpint(mp_report_verdict(guessed), ==, MP_VERDICT_ACCEPT);
+    /* with the source's QMP facts the gate sees it before anything is sent */
+    s->has_cpus = true;
+    s->cpus = 2;
+    gate = check(s, d, NULL);
+    g_assert_cmpstr(find(gate, "cpu-count")->hint, ==, "start the destination with -smp 2");
 }
 
 static void test_codes_documented(void)
