@@ -1,0 +1,237 @@
+# lab.sh - the network fault lab: three hosts as network namespaces (src,
+# proxy, dst) joined by two veth links, real QEMU 7.2 at both ends and
+# migproxy in the middle; source this file instead of proxy-functions.sh.
+#
+#   src ns                 proxy ns                       dst ns
+#   s-px 10.77.1.1/24 <--> px-s 10.77.1.2/24
+#                          px-d 10.77.2.1/24 <--> d-px 10.77.2.2/24
+#
+# A fault on one leg must be injected where TCP cannot see it the way it
+# sees a closed socket: links go down with netlab (netlink, libnl-route),
+# rates are shaped with a tbf qdisc.  The namespaces have no route to the
+# outside and no default route: the lab's addresses exist only in them.
+# Names carry the test's pid so that concurrent labs never collide.
+#
+# Cleanup: the EXIT trap deletes the namespaces, then functions.sh's
+# cleanup kills every process by its pid (a namespace lives on until its
+# last process is gone, so the order only matters for the names).
+#
+# Environment: NETLAB (path of the netlab tool), MIGPROXY, MIGDUMP (meson).
+
+. "$(dirname "${BASH_SOURCE[0]}")/../proxy/proxy-functions.sh"
+
+LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LAB_RECORD_PY="$LAB_DIR/lab-record.py"
+LAB_SRC="mpl$$-src"
+LAB_PROXY="mpl$$-proxy"
+LAB_DST="mpl$$-dst"
+LAB_SRC_ADDR=10.77.1.1
+LAB_PROXY_SADDR=10.77.1.2     # the proxy on the source leg
+LAB_PROXY_DADDR=10.77.2.1     # the proxy on the destination leg
+LAB_DST_ADDR=10.77.2.2
+LAB_NAMESPACES=()             # the ones this test created, to delete
+
+# lab_require: root, the netlab tool and ip(8) (for `ip netns` only), and
+# a kernel that lets us create a namespace; skip otherwise.
+lab_require() {
+    [ "$(id -u)" = 0 ] || skip "the lab needs root (network namespaces)"
+    [ -n "${NETLAB:-}" ] || skip "NETLAB not set (run through meson test)"
+    [ -x "$NETLAB" ] || die "NETLAB=$NETLAB is not an executable"
+    require_tool ip
+    require_migproxy
+    require_qemu_version 7.2
+}
+
+lab_cleanup() {
+    local status=$? ns
+    for ns in "${LAB_NAMESPACES[@]}"; do
+        ip netns del "$ns" 2>/dev/null
+    done
+    (exit "$status")
+    migtest_cleanup
+}
+
+# lab_ns NS CMD...: run CMD inside namespace NS.  `ip netns exec` execs
+# CMD in place, so $! of a background lab_ns is CMD's own pid.
+lab_ns() {
+    local ns=$1
+    shift
+    ip netns exec "$ns" "$@"
+}
+
+# lab_netlab NS ARGS...: the netlab tool inside NS; a refusal ends the test.
+lab_netlab() {
+    local ns=$1
+    shift
+    ip netns exec "$ns" "$NETLAB" "$@" || die "netlab $* in $ns failed"
+}
+
+# lab_init: temp dir, traps, the three namespaces and both links, up.
+lab_init() {
+    local ns
+    migtest_init
+    trap lab_cleanup EXIT
+    for ns in "$LAB_SRC" "$LAB_PROXY" "$LAB_DST"; do
+        ip netns add "$ns" 2>"$TESTDIR/netns.err" ||
+            skip "cannot create a network namespace: $(cat "$TESTDIR/netns.err")"
+        LAB_NAMESPACES+=("$ns")
+        lab_netlab "$ns" link-up lo
+    done
+    lab_netlab "$LAB_SRC" veth s-px px-s "$LAB_PROXY"
+    lab_netlab "$LAB_SRC" addr s-px "$LAB_SRC_ADDR/24"
+    lab_netlab "$LAB_SRC" link-up s-px
+    lab_netlab "$LAB_PROXY" addr px-s "$LAB_PROXY_SADDR/24"
+    lab_netlab "$LAB_PROXY" link-up px-s
+    lab_netlab "$LAB_PROXY" veth px-d d-px "$LAB_DST"
+    lab_netlab "$LAB_PROXY" addr px-d "$LAB_PROXY_DADDR/24"
+    lab_netlab "$LAB_PROXY" link-up px-d
+    lab_netlab "$LAB_DST" addr d-px "$LAB_DST_ADDR/24"
+    lab_netlab "$LAB_DST" link-up d-px
+    log "lab: $LAB_SRC $LAB_SRC_ADDR <-> $LAB_PROXY_SADDR $LAB_PROXY $LAB_PROXY_DADDR <-> $LAB_DST_ADDR $LAB_DST"
+}
+
+# lab_qemu_start NS NAME ARGS...: qemu_start, inside namespace NS (QMP
+# stays on a unix socket in $TESTDIR, reachable from the test's shell).
+lab_qemu_start() {
+    local ns=$1 name=$2 pid
+    shift 2
+    ip netns exec "$ns" "$QEMU" -nodefaults -display none -accel tcg -name "$name" \
+        -qmp "unix:$TESTDIR/$name.qmp,server=on,wait=off" \
+        -pidfile "$TESTDIR/$name.pid" \
+        "$@" </dev/null >"$TESTDIR/$name.log" 2>&1 &
+    pid=$!
+    MIGTEST_PIDS+=("$pid")
+    if ! "$PYTHON" "$QMP_PY" wait "$TESTDIR/$name.qmp" "$QMP_WAIT"; then
+        cat "$TESTDIR/$name.log" >&2
+        die "QEMU $name did not answer on QMP within ${QMP_WAIT}s"
+    fi
+    [ "$(cat "$TESTDIR/$name.pid" 2>/dev/null)" = "$pid" ] ||
+        die "pid file of $name does not hold $pid"
+}
+
+# lab_dest_start NAME HOST ARGS...: a destination in the dst namespace,
+# waiting on HOST (its lab address, or 127.0.0.1 behind a recorder) on a
+# kernel-picked port (INCOMING_PORT); second QMP socket NAME-proxy.qmp
+# for the proxy, as dest_start.
+lab_dest_start() {
+    local name=$1 host=$2
+    shift 2
+    lab_qemu_start "$LAB_DST" "$name" "$@" -incoming defer \
+        -qmp "unix:$TESTDIR/$name-proxy.qmp,server=on,wait=off"
+    qmp "$name" migrate-incoming "{\"uri\":\"tcp:$host:0\"}" >/dev/null ||
+        die "$name: migrate-incoming failed"
+    INCOMING_PORT=$(qmp "$name" query-migrate | jq -r '."socket-address"[0].port // empty')
+    [ -n "$INCOMING_PORT" ] || die "$name: no listening port in query-migrate"
+}
+
+# lab_source_start NAME ARGS...: a source in the src namespace;
+# SRC_PARAMS (JSON) as source_start.
+lab_source_start() {
+    local name=$1
+    shift
+    lab_qemu_start "$LAB_SRC" "$name" "$@"
+    [ -n "$SRC_PARAMS" ] && set_params "$name" "$SRC_PARAMS"
+    return 0
+}
+
+# lab_proxy_start NAME ARGS...: migproxy in the proxy namespace listening
+# on its source-leg address (port picked by the kernel: PROXY_PORT), events
+# in $TESTDIR/NAME.events; sets PROXY_PID.
+lab_proxy_start() {
+    local name=$1 n
+    shift
+    rm -f "$TESTDIR/$name.events"
+    ip netns exec "$LAB_PROXY" "$MIGPROXY" --listen "tcp:$LAB_PROXY_SADDR:0" \
+        --events "$TESTDIR/$name.events" "$@" \
+        >"$TESTDIR/$name.out" 2>"$TESTDIR/$name.err" &
+    PROXY_PID=$!
+    MIGTEST_PIDS+=("$PROXY_PID")
+    PROXY_PORT=""
+    for ((n = 0; n < 100; n++)); do
+        PROXY_PORT=$(jq -r 'select(.event == "listening") | .listen' \
+                     "$TESTDIR/$name.events" 2>/dev/null | head -n1 | sed 's/.*://')
+        [ -n "$PROXY_PORT" ] && break
+        kill -0 "$PROXY_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$PROXY_PORT" ] || { cat "$TESTDIR/$name.err" >&2; die "migproxy did not start"; }
+}
+
+# lab_recorder NS DIR LISTEN TARGET: record.py (through lab-record.py,
+# which also admits the lab's addresses) inside NS; sets RECORDER_PID,
+# RECORDER_DIR and RECORDER_PORT, for wait_recorder.
+lab_recorder() {
+    local ns=$1 dir=$2 listen=$3 target=$4 n
+    mkdir -p "$dir"
+    RECORDER_DIR=$dir
+    ip netns exec "$ns" "$PYTHON" "$LAB_RECORD_PY" --listen "$listen" --target "$target" \
+        --dir "$dir" --port-file "$dir/port" --idle 1 --max-time 120 \
+        >"$dir/record.log" 2>&1 &
+    RECORDER_PID=$!
+    MIGTEST_PIDS+=("$RECORDER_PID")
+    for ((n = 0; n < 100; n++)); do
+        [ -s "$dir/port" ] && break
+        kill -0 "$RECORDER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -s "$dir/port" ] || { cat "$dir/record.log" >&2; die "lab-record.py did not start"; }
+    RECORDER_PORT=$(cat "$dir/port")
+}
+
+# lab_migrate NAME HOST PORT: start NAME's migration to tcp:HOST:PORT.
+lab_migrate() {
+    qmp "$1" migrate "{\"uri\":\"tcp:$2:$3\"}" >/dev/null || die "$1: migrate failed"
+}
+
+# now_ms: a monotonic-enough wall clock in milliseconds for the timings.
+now_ms() {
+    echo $(($(date +%s%N) / 1000000))
+}
+
+# wait_event FILE JQ-SELECT TIMEOUT: wait (bounded) until an event line
+# matches the select expression; 0 when one did.
+wait_event() {
+    local file=$1 sel=$2 timeout=$3 end
+    # A deadline, not a count of polls: each poll forks jq, whose time
+    # on a loaded machine would stretch a counted loop well past TIMEOUT.
+    end=$(( $(now_ms) + timeout * 1000 ))
+    while [ "$(now_ms)" -lt "$end" ]; do
+        [ "$(jq -cs "[.[] | select($sel)] | length" "$file" 2>/dev/null)" -gt 0 ] 2>/dev/null &&
+            return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# wait_gone PID TIMEOUT: wait (bounded) until PID has exited (or is a
+# zombie); 0 when it has.
+wait_gone() {
+    local pid=$1 timeout=$2 end
+    end=$(( $(now_ms) + timeout * 1000 ))
+    while [ "$(now_ms)" -lt "$end" ]; do
+        kill -0 "$pid" 2>/dev/null || return 0
+        [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = Z ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# lab_midstream_start: the common start of the fault tests.  A 128 MiB
+# source in the src namespace, slowed to 200 kB/s by its own max-bandwidth
+# so the stream lasts several seconds, migrates through the proxy to a
+# destination in the dst namespace; returns once the gate accepted and
+# 1.5 s of RAM have flowed.  Sets EV.
+lab_midstream_start() {
+    lab_dest_start dst "$LAB_DST_ADDR" -M pc -m 128M
+    SRC_PARAMS='{"max-bandwidth": 200000}' lab_source_start src -M pc -m 128M
+    lab_proxy_start proxy --once --connect "tcp:$LAB_DST_ADDR:$INCOMING_PORT" \
+        --dest-qmp "unix:$TESTDIR/dst-proxy.qmp"
+    EV=$TESTDIR/proxy.events
+    lab_migrate src "$LAB_PROXY_SADDR" "$PROXY_PORT"
+    wait_event "$EV" '.event == "verdict"' 10 || die "no verdict 10 s after the migration started"
+    check_eq "verdict accept" "$(events "$EV" '[.[] | select(.event == "verdict") | .verdict]')" \
+        '["accept"]'
+    sleep 1.5
+    check_eq "the migration is still active when the fault comes" \
+        "$(qmp src query-migrate | jq -c .status)" '"active"'
+}

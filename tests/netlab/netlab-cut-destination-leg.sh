@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# netlab-cut-destination-leg.sh - the destination leg's link goes down in
+# the middle of RAM (netlab link-down on the destination's end: the
+# proxy's end loses its carrier).  TCP sees only silence: the proxy's
+# writes to the destination stay unacknowledged, the source is slowed by
+# backpressure.  What issue 5 asks: within one second the proxy closes the
+# source leg, so the source's migration fails with its VM running, and the
+# events say the destination leg failed and where in the stream.
+#
+# Timings are measured within a 10 s window; then the link comes back so
+# that the destination can learn the outcome.
+. "$(dirname "$0")/lab.sh"
+lab_require
+lab_init
+lab_midstream_start
+
+lab_netlab "$LAB_DST" link-down d-px
+t0=$(now_ms)
+if wait_event "$EV" '.event == "broken"' 10; then
+    t_broken=$(( $(now_ms) - t0 ))
+    log "broken event ${t_broken} ms after the cut"
+else
+    t_broken=""
+    log "no broken event within 10 s of the cut"
+fi
+t_fail=""
+if qmp_py wait-migration src 1 --until failed >/dev/null; then
+    t_fail=$(( $(now_ms) - t0 ))
+    log "source migration failed ${t_fail} ms after the cut"
+fi
+log "during the cut: proxy $(kill -0 "$PROXY_PID" 2>/dev/null && echo running || echo exited)," \
+    "source migration $(qmp src query-migrate | jq -c '{status, transferred: .ram.transferred}')," \
+    "destination $(qmp dst query-status | jq -c .status)"
+check_eq "the proxy reported the broken destination leg within 1 s" \
+    "$( [ -n "$t_broken" ] && [ "$t_broken" -le 1000 ] && echo 1 || echo 0)" 1
+check_eq "the source's migration failed within the window (source leg closed)" \
+    "$( [ -n "$t_fail" ] && echo 1 || echo 0)" 1
+check_eq "the source VM keeps running" "$(qmp src query-status | jq -c .status)" '"running"'
+
+lab_netlab "$LAB_DST" link-up d-px
+t_up=$(now_ms)
+dpid=$(cat "$TESTDIR/dst.pid")
+if wait_gone "$dpid" 30; then
+    log "destination QEMU gone $(( $(now_ms) - t_up )) ms after the link came back"
+else
+    fail_check "the destination QEMU still runs 30 s after the link came back: $(qmp dst query-status | jq -c .status)"
+fi
+final=$(qmp_py wait-migration src 30 --until failed,completed | jq -c .status)
+log "source migration finally: $final"
+kill -0 "$PROXY_PID" 2>/dev/null && proxy_wait 15 || proxy_wait 1
+log "proxy exit status $PROXY_STATUS; end event: $(events "$EV" '.[] | select(.event == "end")')"
+check_eq "proxy exit status 2 (failed)" "$PROXY_STATUS" 2
+check_eq "end: failed, broken off by the destination, with the section and its offset" \
+    "$(events "$EV" '[.[] | select(.event == "end") |
+        {outcome, broke_off, section: (.last_section != null),
+         offset: (.last_section_offset != null)}]')" \
+    '[{"outcome":"failed","broke_off":"destination","section":true,"offset":true}]'
+finish

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# netlab-cut-source-leg.sh - the source leg's link goes down in the middle
+# of RAM (netlab link-down on the source's end: the proxy's end loses its
+# carrier).  Nothing is closed or reset: TCP on either end only sees
+# silence, so the proxy must notice the stall by itself.  What issue 5
+# asks: the proxy closes the destination leg within one second and its
+# events say the source leg failed and where in the stream; once the link
+# is back the source meets a closed connection, its migration fails and
+# its VM keeps running.
+#
+# The test measures how long the proxy takes (bounded: 10 s window) and
+# then brings the link back up, whatever happened, so that the source can
+# learn the outcome.
+. "$(dirname "$0")/lab.sh"
+lab_require
+lab_init
+lab_midstream_start
+
+bytes_before=$(qmp src query-migrate | jq '.ram.transferred')
+lab_netlab "$LAB_SRC" link-down s-px
+t0=$(now_ms)
+log "source leg cut at $bytes_before bytes of RAM sent"
+dpid=$(cat "$TESTDIR/dst.pid")
+# The destination leg is closed when the destination QEMU, which exits
+# when its incoming stream fails, is gone; the broken event is the proxy's
+# own word for it.
+if wait_event "$EV" '.event == "broken"' 10; then
+    t_broken=$(( $(now_ms) - t0 ))
+    log "broken event ${t_broken} ms after the cut"
+else
+    t_broken=""
+    log "no broken event within 10 s of the cut"
+fi
+if wait_gone "$dpid" 2; then
+    t_dst=$(( $(now_ms) - t0 ))
+    log "destination QEMU gone ${t_dst} ms after the cut"
+else
+    t_dst=""
+fi
+log "during the cut: proxy $(kill -0 "$PROXY_PID" 2>/dev/null && echo running || echo exited)," \
+    "source migration $(qmp src query-migrate | jq -c .status)," \
+    "destination $( [ -n "$t_dst" ] && echo gone || qmp dst query-status | jq -c .status)"
+check_eq "the proxy reported the broken source leg within 1 s" \
+    "$( [ -n "$t_broken" ] && [ "$t_broken" -le 1000 ] && echo 1 || echo 0)" 1
+check_eq "the destination leg was closed within 1 s (destination QEMU gone)" \
+    "$( [ -n "$t_dst" ] && [ "$t_dst" -le 1000 ] && echo 1 || echo 0)" 1
+
+lab_netlab "$LAB_SRC" link-up s-px
+t_up=$(now_ms)
+log "link back up $((t_up - t0)) ms after the cut"
+# TCP's retransmission backoff after ~12 s of silence is several seconds:
+# allow 30 s for the source's next segment to meet the proxy's verdict.
+final=$(qmp_py wait-migration src 30 --until failed,completed | jq -c .status)
+log "source migration: $final $(( $(now_ms) - t_up )) ms after the link came back"
+check_eq "the source's migration failed" "$final" '"failed"'
+check_eq "the source VM keeps running" "$(qmp src query-status | jq -c .status)" '"running"'
+kill -0 "$PROXY_PID" 2>/dev/null && proxy_wait 15 || proxy_wait 1
+log "proxy exit status $PROXY_STATUS; end event: $(events "$EV" '.[] | select(.event == "end")')"
+check_eq "proxy exit status 2 (failed)" "$PROXY_STATUS" 2
+check_eq "end: failed, broken off by the source, with the section and its offset" \
+    "$(events "$EV" '[.[] | select(.event == "end") |
+        {outcome, broke_off, section: (.last_section != null),
+         offset: (.last_section_offset != null)}]')" \
+    '[{"outcome":"failed","broke_off":"source","section":true,"offset":true}]'
+finish
