@@ -167,6 +167,10 @@ forward_once() {
             --connect "tcp:127.0.0.1:$sink_port"
         relay_port=$PROXY_PORT
         relay=$PROXY_PID
+        # the proxy's peak memory: bounded whatever the stream's size
+        ( while grep VmHWM "/proc/$relay/status" >"$TESTDIR/hwm.tmp" 2>/dev/null; do
+              mv "$TESTDIR/hwm.tmp" "$TESTDIR/hwm"; sleep 0.1
+          done ) &
     fi
     for ((n = 0; n < 50; n++)); do
         "$PYTHON" -c "import socket; socket.create_connection(('127.0.0.1', $sink_port)).close()" \
@@ -213,7 +217,8 @@ part_b() {
     local s p
     s=$(awk '$1 == "socat" {print $2}' "$TESTDIR/b.results" | median)
     p=$(awk '$1 == "migproxy" {print $2}' "$TESTDIR/b.results" | median)
-    echo "B: forwarding a $(numfmt --to=iec "$size") stream, $ROUNDS rounds, medians:"
+    echo "B: forwarding a $(numfmt --to=iec "$size") stream, $ROUNDS rounds, medians" \
+         "(migproxy's peak RSS in the last round: $(awk '{print $2, $3}' "$TESTDIR/hwm" 2>/dev/null)):"
     echo "   socat ${s} ms ($(awk -v b="$size" -v t="$s" 'BEGIN {printf "%.0f", b / t / 1000}') MB/s)," \
          "migproxy ${p} ms ($(awk -v b="$size" -v t="$p" 'BEGIN {printf "%.0f", b / t / 1000}') MB/s)," \
          "time ratio migproxy/socat $(ratio "$p" "$s") (aim <= 1.00)"
