@@ -207,6 +207,7 @@ wait_event() {
 # zombie); 0 when it has.
 wait_gone() {
     local pid=$1 timeout=$2 end
+    [ -n "$pid" ] || die "wait_gone: no pid"
     end=$(( $(now_ms) + timeout * 1000 ))
     while [ "$(now_ms)" -lt "$end" ]; do
         kill -0 "$pid" 2>/dev/null || return 0
@@ -216,14 +217,42 @@ wait_gone() {
     return 1
 }
 
-# lab_midstream_start: the common start of the fault tests.  A 128 MiB
-# source in the src namespace, slowed to 200 kB/s by its own max-bandwidth
-# so the stream lasts several seconds, migrates through the proxy to a
+# The fault tests' guest: 32 MiB of RAM read from a file of random bytes
+# (a private mapping, so the file is never written), sent at 4 MB/s by the
+# source's max-bandwidth.  An idle guest's RAM is zero pages and its whole
+# stream (under 1 MB) fits in the proxy's buffers and the socket buffers:
+# the source would finish "sending" while the fault holds the bytes, and a
+# test meant for the middle of RAM would test the end of the stream.
+# 32 MiB of incompressible pages last about 8 s and outgrow every buffer
+# on the path (2 x 512 KiB in the proxy, a few MiB per socket).
+LAB_RAM_MB=32
+LAB_SRC_BANDWIDTH=4000000
+
+# lab_random_guest FILE: fill FILE with random RAM (in the temp dir);
+# sets LAB_SRC_RAM and LAB_DST_RAM, the arrays of QEMU options for the
+# source (RAM from FILE) and the destination (RAM of the same block name).
+LAB_SRC_RAM=()
+LAB_DST_RAM=()
+lab_random_guest() {
+    local file=$1
+    head -c "$((LAB_RAM_MB << 20))" /dev/urandom >"$file" || die "cannot write $file"
+    LAB_SRC_RAM=(-m "${LAB_RAM_MB}M" -machine pc,memory-backend=mem
+        -object "memory-backend-file,id=mem,size=${LAB_RAM_MB}M,mem-path=$file,share=off")
+    LAB_DST_RAM=(-m "${LAB_RAM_MB}M" -machine pc,memory-backend=mem
+        -object "memory-backend-ram,id=mem,size=${LAB_RAM_MB}M")
+}
+
+# lab_midstream_start: the common start of the fault tests.  The random
+# guest above migrates from the src namespace through the proxy to a
 # destination in the dst namespace; returns once the gate accepted and
-# 1.5 s of RAM have flowed.  Sets EV.
+# 2 s of RAM (about 8 MB) have flowed.  Sets EV, and SRC_PID and DST_PID
+# (read now: QEMU deletes its pid file when it exits).
 lab_midstream_start() {
-    lab_dest_start dst "$LAB_DST_ADDR" -M pc -m 128M
-    SRC_PARAMS='{"max-bandwidth": 200000}' lab_source_start src -M pc -m 128M
+    lab_random_guest "$TESTDIR/ram.img"
+    lab_dest_start dst "$LAB_DST_ADDR" "${LAB_DST_RAM[@]}"
+    DST_PID=$(cat "$TESTDIR/dst.pid")
+    SRC_PARAMS="{\"max-bandwidth\": $LAB_SRC_BANDWIDTH}" lab_source_start src "${LAB_SRC_RAM[@]}"
+    SRC_PID=$(cat "$TESTDIR/src.pid")
     lab_proxy_start proxy --once --connect "tcp:$LAB_DST_ADDR:$INCOMING_PORT" \
         --dest-qmp "unix:$TESTDIR/dst-proxy.qmp"
     EV=$TESTDIR/proxy.events
@@ -231,7 +260,8 @@ lab_midstream_start() {
     wait_event "$EV" '.event == "verdict"' 10 || die "no verdict 10 s after the migration started"
     check_eq "verdict accept" "$(events "$EV" '[.[] | select(.event == "verdict") | .verdict]')" \
         '["accept"]'
-    sleep 1.5
+    sleep 2
     check_eq "the migration is still active when the fault comes" \
         "$(qmp src query-migrate | jq -c .status)" '"active"'
+    log "fault at $(qmp src query-migrate | jq -c '.ram | {transferred, remaining}')"
 }

@@ -39,15 +39,17 @@ check_eq "the source VM keeps running" "$(qmp src query-status | jq -c .status)"
 
 lab_netlab "$LAB_DST" link-up d-px
 t_up=$(now_ms)
-dpid=$(cat "$TESTDIR/dst.pid")
-if wait_gone "$dpid" 30; then
-    log "destination QEMU gone $(( $(now_ms) - t_up )) ms after the link came back"
+log "link back up $((t_up - t0)) ms after the cut"
+final=$(qmp_py wait-migration src 45 --until failed,completed | jq -c .status)
+log "source migration: $final $(( $(now_ms) - t_up )) ms after the link came back"
+# A proxy that closed both legs leaves the destination a reset to meet
+# once the link is back: its load fails and QEMU 7.2 exits.
+if wait_gone "$DST_PID" 10; then
+    log "ok: the destination QEMU is gone (its load failed)"
 else
-    fail_check "the destination QEMU still runs 30 s after the link came back: $(qmp dst query-status | jq -c .status)"
+    fail_check "the destination QEMU still runs after the link came back: $(qmp dst query-status | jq -c .status)"
 fi
-final=$(qmp_py wait-migration src 30 --until failed,completed | jq -c .status)
-log "source migration finally: $final"
-kill -0 "$PROXY_PID" 2>/dev/null && proxy_wait 15 || proxy_wait 1
+proxy_wait 15
 log "proxy exit status $PROXY_STATUS; end event: $(events "$EV" '.[] | select(.event == "end")')"
 check_eq "proxy exit status 2 (failed)" "$PROXY_STATUS" 2
 check_eq "end: failed, broken off by the destination, with the section and its offset" \

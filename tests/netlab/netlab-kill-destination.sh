@@ -10,7 +10,7 @@ lab_require
 lab_init
 lab_midstream_start
 
-kill -KILL "$(cat "$TESTDIR/dst.pid")"
+kill -KILL "$DST_PID"
 t0=$(now_ms)
 if wait_event "$EV" '.event == "broken"' 10; then
     t_broken=$(( $(now_ms) - t0 ))
