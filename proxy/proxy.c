@@ -54,6 +54,7 @@ typedef struct {
     gsize queued_len;
     GByteArray *held;           /* read before the verdict, not yet written */
     bool reading, writing, eof, shut;
+    bool read_ref;              /* the read in flight holds a session reference */
     bool flushing_held;
     MigDecoder *dec;
     bool dec_failed;
@@ -604,6 +605,11 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
 
     guint8 *buf = l->reading_buf;
 
+    if (s && !l->read_ref) {
+        /* started unclassified, attached since: balance the unref below */
+        session_ref(s);
+    }
+    l->read_ref = false;
     l->reading = false;
     l->reading_buf = NULL;
     n = g_input_stream_read_finish(G_INPUT_STREAM(obj), res, &error);
@@ -707,6 +713,7 @@ static void leg_read(Leg *l)
                               s ? s->cancel : l->ch->route->cancel, on_read, l);
     if (s) {
         session_ref(s);
+        l->read_ref = true;
     }
 }
 
@@ -1227,6 +1234,32 @@ static void session_reject(Session *s)
     g_cancellable_cancel(s->cancel);
 }
 
+/*
+ * QEMU 7.2 opens the postcopy-preempt channel right after the main one and
+ * writes to it only once postcopy starts, so at the gate it is a silent
+ * connection.  With postcopy advised, the silent connections accepted after
+ * this session's main channel (and before any later session's) are taken
+ * as its preempt channel, to be connected upstream in their arrival order.
+ */
+static void adopt_silent(Session *s)
+{
+    Route *route = s->route;
+
+    if (!s->src->has_postcopy_advise || s->src->postcopy_advise_length != 16) {
+        return;
+    }
+    for (guint i = 0; i < route->unclassified->len;) {
+        Channel *ch = g_ptr_array_index(route->unclassified, i);
+
+        if (ch->seq > s->main_seq && session_before(route, ch->seq) == s) {
+            g_ptr_array_remove_index(route->unclassified, i);
+            join(s, ch, CH_PREEMPT);
+        } else {
+            i++;
+        }
+    }
+}
+
 static void session_decide(Session *s)
 {
     MpProxy *p = s->proxy;
@@ -1239,6 +1272,7 @@ static void session_decide(Session *s)
     }
     r = s->report;
     header_from_held(s);
+    adopt_silent(s);
     merge_source_facts(s);
     if (s->prefix_error && s->src->has_header && s->src->magic == QEMU_VM_FILE_MAGIC) {
         g_autofree char *hint = NULL;
