@@ -112,12 +112,14 @@ lab_qemu_start() {
 # lab_dest_start NAME HOST ARGS...: a destination in the dst namespace,
 # waiting on HOST (its lab address, or 127.0.0.1 behind a recorder) on a
 # kernel-picked port (INCOMING_PORT); second QMP socket NAME-proxy.qmp
-# for the proxy, as dest_start.
+# for the proxy; DEST_CAPS as dest_start.
 lab_dest_start() {
     local name=$1 host=$2
     shift 2
     lab_qemu_start "$LAB_DST" "$name" "$@" -incoming defer \
         -qmp "unix:$TESTDIR/$name-proxy.qmp,server=on,wait=off"
+    # shellcheck disable=SC2086
+    [ -n "$DEST_CAPS" ] && set_caps "$name" $DEST_CAPS
     qmp "$name" migrate-incoming "{\"uri\":\"tcp:$host:0\"}" >/dev/null ||
         die "$name: migrate-incoming failed"
     INCOMING_PORT=$(qmp "$name" query-migrate | jq -r '."socket-address"[0].port // empty')
@@ -125,11 +127,13 @@ lab_dest_start() {
 }
 
 # lab_source_start NAME ARGS...: a source in the src namespace;
-# SRC_PARAMS (JSON) as source_start.
+# SRC_CAPS and SRC_PARAMS as source_start.
 lab_source_start() {
     local name=$1
     shift
     lab_qemu_start "$LAB_SRC" "$name" "$@"
+    # shellcheck disable=SC2086
+    [ -n "$SRC_CAPS" ] && set_caps "$name" $SRC_CAPS
     [ -n "$SRC_PARAMS" ] && set_params "$name" "$SRC_PARAMS"
     return 0
 }
