@@ -151,8 +151,11 @@ static int cmd_link(struct nl_sock *sk, const char *iface, int up)
     int err;
 
     err = rtnl_link_get_kernel(sk, 0, iface, &orig);
-    if (err < 0)
-        return nl_fail(iface, err);
+    if (err < 0) {
+        fprintf(stderr, "%s: %s: no link '%s' in this namespace: %s\n", prog,
+                up ? "link-up" : "link-down", iface, nl_geterror(err));
+        return 1;
+    }
     change = rtnl_link_alloc();
     if (change == NULL) {
         rtnl_link_put(orig);
