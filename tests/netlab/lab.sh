@@ -246,12 +246,11 @@ lab_random_guest() {
         -object "memory-backend-ram,id=mem,size=${LAB_RAM_MB}M")
 }
 
-# lab_midstream_start: the common start of the fault tests.  The random
-# guest above migrates from the src namespace through the proxy to a
-# destination in the dst namespace; returns once the gate accepted and
-# 2 s of RAM (about 8 MB) have flowed.  Sets EV, and SRC_PID and DST_PID
-# (read now: QEMU deletes its pid file when it exits).
-lab_midstream_start() {
+# lab_pair_start: the random guest above as a source in the src
+# namespace, a destination for it in the dst namespace, and migproxy
+# (--once, --dest-qmp) between them; nothing migrates yet.  Sets EV, and
+# SRC_PID and DST_PID (read now: QEMU deletes its pid file when it exits).
+lab_pair_start() {
     lab_random_guest "$TESTDIR/ram.img"
     lab_dest_start dst "$LAB_DST_ADDR" "${LAB_DST_RAM[@]}"
     DST_PID=$(cat "$TESTDIR/dst.pid")
@@ -260,6 +259,13 @@ lab_midstream_start() {
     lab_proxy_start proxy --once --connect "tcp:$LAB_DST_ADDR:$INCOMING_PORT" \
         --dest-qmp "unix:$TESTDIR/dst-proxy.qmp"
     EV=$TESTDIR/proxy.events
+}
+
+# lab_midstream_start: the common start of the fault tests: lab_pair_start,
+# then the migration, through the proxy; returns once the gate accepted
+# and 2 s of RAM (about 8 MB) have flowed.
+lab_midstream_start() {
+    lab_pair_start
     lab_migrate src "$LAB_PROXY_SADDR" "$PROXY_PORT"
     wait_event "$EV" '.event == "verdict"' 10 || die "no verdict 10 s after the migration started"
     check_eq "verdict accept" "$(events "$EV" '[.[] | select(.event == "verdict") | .verdict]')" \
