@@ -608,7 +608,13 @@ static void print_text(const char *path, const Summary *s, const MigDecoderStats
  */
 static int decode_fd(const char *path, int fd, MigDecoder *dec, size_t chunk, GError **err)
 {
-    g_autofree uint8_t *buf = g_malloc(chunk);
+    /*
+     * Page-aligned: the kernel's copy into a buffer 16 bytes off a page
+     * boundary (where malloc puts large blocks) ran at about half speed
+     * in tests/bench/decode-bench.sh.
+     */
+    uint8_t *buf = g_aligned_alloc(chunk, 1, 4096);
+    int rc;
 
     for (;;) {
         ssize_t n = read(fd, buf, chunk);
@@ -618,15 +624,20 @@ static int decode_fd(const char *path, int fd, MigDecoder *dec, size_t chunk, GE
         }
         if (n < 0) {
             fprintf(stderr, "migdump: %s: %s\n", path, g_strerror(errno));
-            return 2;
+            rc = 2;
+            break;
         }
         if (n == 0) {
-            return mig_decoder_finish(dec, err) ? 0 : 1;
+            rc = mig_decoder_finish(dec, err) ? 0 : 1;
+            break;
         }
         if (!mig_decoder_feed(dec, buf, (size_t)n, err)) {
-            return 1;
+            rc = 1;
+            break;
         }
     }
+    g_aligned_free(buf);
+    return rc;
 }
 
 /* Findings as "severity code: message" lines, or a JSON list with @json. */
