@@ -240,8 +240,11 @@ LAB_DST_RAM=()
 lab_random_guest() {
     local file=$1
     head -c "$((LAB_RAM_MB << 20))" /dev/urandom >"$file" || die "cannot write $file"
+    # QEMU's options take commas; these are not array separators.
+    # shellcheck disable=SC2054
     LAB_SRC_RAM=(-m "${LAB_RAM_MB}M" -machine pc,memory-backend=mem
         -object "memory-backend-file,id=mem,size=${LAB_RAM_MB}M,mem-path=$file,share=off")
+    # shellcheck disable=SC2054
     LAB_DST_RAM=(-m "${LAB_RAM_MB}M" -machine pc,memory-backend=mem
         -object "memory-backend-ram,id=mem,size=${LAB_RAM_MB}M")
 }
@@ -250,6 +253,7 @@ lab_random_guest() {
 # namespace, a destination for it in the dst namespace, and migproxy
 # (--once, --dest-qmp) between them; nothing migrates yet.  Sets EV, and
 # SRC_PID and DST_PID (read now: QEMU deletes its pid file when it exits).
+# shellcheck disable=SC2034  # SRC_PID, DST_PID: for the tests
 lab_pair_start() {
     lab_random_guest "$TESTDIR/ram.img"
     lab_dest_start dst "$LAB_DST_ADDR" "${LAB_DST_RAM[@]}"

@@ -19,7 +19,6 @@ lab_init
 
 lab_netlab "$LAB_PROXY" rate px-d 800
 DEST_CAPS="return-path" lab_dest_start dst "$LAB_DST_ADDR" -M pc -m 128M
-DST_PID=$(cat "$TESTDIR/dst.pid")
 SRC_CAPS="return-path" lab_source_start src -M pc -m 128M
 lab_proxy_start proxy --once --connect "tcp:$LAB_DST_ADDR:$INCOMING_PORT" \
     --dest-qmp "unix:$TESTDIR/dst-proxy.qmp"

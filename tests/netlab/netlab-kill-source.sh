@@ -28,8 +28,11 @@ if wait_gone "$DST_PID" 10; then
 else
     fail_check "the destination QEMU still runs 10 s after the source died"
 fi
-grep -q "load of migration failed" "$TESTDIR/dst.log" && log "ok: the destination's log says why" ||
+if grep -q "load of migration failed" "$TESTDIR/dst.log"; then
+    log "ok: the destination's log says why"
+else
     fail_check "no 'load of migration failed' in the destination's log"
+fi
 proxy_wait 15
 log "proxy ended $(( $(now_ms) - t0 )) ms after the kill; end event: $(events "$EV" '.[] | select(.event == "end")')"
 check_eq "proxy exit status 2 (failed)" "$PROXY_STATUS" 2

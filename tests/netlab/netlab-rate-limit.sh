@@ -52,7 +52,7 @@ check_eq "proxy's sha256 per connection and direction = the captures'" \
        jq -R . | jq -cs 'sort')"
 # The stream cannot cross a RATE_KBIT link faster than the rate (the
 # bucket lets ~20 ms through at once); 90% leaves room for rounding.
-min_ms=$((a * 8 / RATE_KBIT * 9 / 10))
+min_ms=$((a * 8 * 9 / (RATE_KBIT * 10)))
 log "stream $a bytes in $((t1 - t0)) ms through $RATE_KBIT kbit/s (at least $min_ms ms)"
 check_eq "the migration took at least the time the rate limit allows" \
     "$(( t1 - t0 >= min_ms ))" 1
