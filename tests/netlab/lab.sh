@@ -6,10 +6,12 @@
 #   s-px 10.77.1.1/24 <--> px-s 10.77.1.2/24
 #                          px-d 10.77.2.1/24 <--> d-px 10.77.2.2/24
 #
-# A fault on one leg must be injected where TCP cannot see it the way it
-# sees a closed socket: links go down with netlab (netlink, libnl-route),
-# rates are shaped with a tbf qdisc.  The namespaces have no route to the
-# outside and no default route: the lab's addresses exist only in them.
+# Real links are what the loopback tests cannot give: a link that goes
+# down resets nothing, and each end's kernel only sees silence.  Links go
+# down and up, and rates are shaped with a tbf qdisc, by netlab (netlink,
+# libnl-route); resets are the kernel's own (ss -K in the tests that use
+# them).  The namespaces have no route to the outside and no default
+# route: the lab's addresses exist only in them.
 # Names carry the test's pid so that concurrent labs never collide.
 #
 # Cleanup: the EXIT trap deletes the namespaces, then functions.sh's
@@ -31,8 +33,9 @@ LAB_PROXY_DADDR=10.77.2.1     # the proxy on the destination leg
 LAB_DST_ADDR=10.77.2.2
 LAB_NAMESPACES=()             # the ones this test created, to delete
 
-# lab_require: root, the netlab tool and ip(8) (for `ip netns` only), and
-# a kernel that lets us create a namespace; skip otherwise.
+# lab_require: root, the netlab tool, ip(8) (for `ip netns` only),
+# migproxy and QEMU 7.2; skip otherwise (lab_init skips when the kernel
+# refuses a namespace).
 lab_require() {
     [ "$(id -u)" = 0 ] || skip "the lab needs root (network namespaces)"
     [ -n "${NETLAB:-}" ] || skip "NETLAB not set (run through meson test)"
