@@ -10,38 +10,9 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include "decoder-internal.h"
+#include "vmstate.h"
 
 #define SIZE_CAP (UINT64_C(1) << 62)
-
-/* json-glib recurses per level: refuse deep nesting before parsing. */
-static bool depth_ok(const char *s, size_t n)
-{
-    unsigned depth = 0;
-    bool in_str = false, esc = false;
-
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-
-        if (in_str) {
-            if (esc) {
-                esc = false;
-            } else if (c == '\\') {
-                esc = true;
-            } else if (c == '"') {
-                in_str = false;
-            }
-        } else if (c == '"') {
-            in_str = true;
-        } else if (c == '{' || c == '[') {
-            if (++depth > MIG_LIMIT_JSON_DEPTH) {
-                return false;
-            }
-        } else if ((c == '}' || c == ']') && depth) {
-            depth--;
-        }
-    }
-    return true;
-}
 
 static uint64_t member_uint(JsonObject *o, const char *name, bool *ok)
 {
@@ -145,7 +116,8 @@ void mig_vmdesc_check(MigDecoder *d, uint64_t at)
         c->scanned_sections +=
             g_array_index(d->full_sections, MigFullSection, i).scanned;
     }
-    if (d->vmdesc->len && depth_ok((const char *)d->vmdesc->data, d->vmdesc->len)) {
+    if (d->vmdesc->len && mig_json_nesting_ok((const char *)d->vmdesc->data, d->vmdesc->len,
+                                                   MIG_LIMIT_JSON_DEPTH)) {
         parser = json_parser_new_immutable();
         if (json_parser_load_from_data(parser, (const char *)d->vmdesc->data,
                                        d->vmdesc->len, NULL)) {
