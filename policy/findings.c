@@ -17,6 +17,7 @@ static const MpFindingCode codes[] = {
     { "stream-undecodable-late", MP_SEVERITY_WARNING, "the decoder could not follow the stream after the gate" },
     { "stream-uncertain-prefix", MP_SEVERITY_ERROR, "a prefix boundary had to be guessed" },
     { "stream-truncated-prefix", MP_SEVERITY_ERROR, "the source closed before the prefix was complete" },
+    { "stream-prefix-timeout", MP_SEVERITY_ERROR, "the source sent no complete prefix within the timeout" },
     /* QEMU's own incoming checks */
     { "machine-type", MP_SEVERITY_ERROR, "machine types differ" },
     { "target-page-bits", MP_SEVERITY_ERROR, "target page bits differ" },

@@ -80,6 +80,7 @@ int main(int argc, char **argv)
     g_autofree char *events_file = NULL;
     gboolean once = FALSE, dry_run = FALSE, checksum = FALSE;
     gint settle_ms = 50;
+    gint prefix_timeout = 10;
     GOptionEntry entries[] = {
         { "listen", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &listen,
           "where the source migrates to (tcp:HOST:PORT or unix:PATH); repeatable, "
@@ -102,6 +103,9 @@ int main(int argc, char **argv)
           "never contact the destination: judge, report, close the source", NULL },
         { "checksum", 0, 0, G_OPTION_ARG_NONE, &checksum,
           "sha256 of each direction of each connection in the end event", NULL },
+        { "prefix-timeout", 0, 0, G_OPTION_ARG_INT, &prefix_timeout,
+          "seconds for a connection's first bytes and a migration's prefix (default 10, 0: none)",
+          "S" },
         { "settle-ms", 0, 0, G_OPTION_ARG_INT, &settle_ms,
           "wait this long after the prefix for the source's other channels (default 50)", "MS" },
         { NULL, 0, 0, 0, NULL, NULL, NULL },
@@ -132,7 +136,7 @@ int main(int argc, char **argv)
     if (argc > 1 || n_routes == 0 || !connect_to || g_strv_length(connect_to) != n_routes ||
         (dest_qmp && g_strv_length(dest_qmp) != n_routes) ||
         (dest_profile && g_strv_length(dest_profile) != n_routes) ||
-        (dest_qmp && dest_profile) || settle_ms < 0) {
+        (dest_qmp && dest_profile) || settle_ms < 0 || prefix_timeout < 0) {
         fprintf(stderr, "usage: migproxy --listen ADDR --connect ADDR [--dest-qmp ADDR | "
                 "--dest-profile FILE] [--source-qmp ADDR] [--policy FILE] [--events FILE|-] "
                 "[--once] [--dry-run]\n(--listen, --connect and --dest-* pair up in order)\n");
@@ -157,6 +161,7 @@ int main(int argc, char **argv)
     config.dry_run = dry_run;
     config.checksum = checksum;
     config.settle_ms = (guint)settle_ms;
+    config.prefix_timeout_s = (guint)prefix_timeout;
     proxy = mp_proxy_new(&config, loop);
     for (guint i = 0; i < n_routes; i++) {
         MpRouteConfig route = {

@@ -67,6 +67,7 @@ struct Channel {
     Route *route;
     guint64 seq;                /* accept order on the route */
     gint64 accepted_us;
+    bool silent_closed;         /* shut down for saying nothing */
     guint index;
     ChannelKind kind;
     ChannelKind wanted;         /* parked: what its first bytes say */
@@ -103,6 +104,7 @@ struct Session {
     char *dst_error;            /* destination facts could not be had */
     MpReport *report;
     bool gate_started, decided, rejected, contacted;
+    bool prefix_timed_out;
     bool facts_ready;
 
     /* decoding progress of the main channel */
@@ -124,6 +126,7 @@ struct Session {
     char *broke_off;            /* "source", "destination" or "proxy" */
     char *failure;
     guint settle_timer;
+    guint prefix_timer;
     gint64 settle_deadline_us;
     bool finished;
 };
@@ -138,6 +141,7 @@ struct Route {
     GPtrArray *sessions;        /* live sessions (weak: removed on free) */
     GPtrArray *unclassified;    /* accepted channels that sent nothing yet */
     GPtrArray *parked;          /* channels waiting for their main channel */
+    guint silent_timer;         /* closes connections that never speak */
     GCancellable *cancel;
 };
 
@@ -834,6 +838,20 @@ static void channel_start(Session *s, Channel *ch)
     session_unref(s);
 }
 
+/* The prefix did not come in time: judge what there is (a rejection). */
+static gboolean on_prefix_timeout(gpointer data)
+{
+    Session *s = data;
+
+    s->prefix_timer = 0;
+    if (!s->gate_started && !s->finished) {
+        s->prefix_timed_out = true;
+        s->prefix_done = true;
+        session_gate(s);
+    }
+    return G_SOURCE_REMOVE;
+}
+
 static Session *start_session(Route *route, Channel *ch)
 {
     MpProxy *proxy = route->proxy;
@@ -846,6 +864,12 @@ static Session *start_session(Route *route, Channel *ch)
     g_ptr_array_add(route->sessions, s);
     attach(s, ch, CH_MAIN);
     session_fetch_facts(s);
+    if (proxy->cfg.prefix_timeout_s) {
+        s->prefix_timer = g_timeout_add_seconds_full(G_PRIORITY_DEFAULT,
+                                                     proxy->cfg.prefix_timeout_s,
+                                                     on_prefix_timeout, session_ref(s),
+                                                     (GDestroyNotify)session_unref);
+    }
     human = g_strdup_printf("session %u: migration from the source on %s", s->id,
                             route->cfg.listen);
     o = mp_events_begin("session", s->id);
@@ -940,6 +964,42 @@ static void route_adopt_parked(Route *route)
     }
 }
 
+/*
+ * Once a second while connections are unclassified: one that has sent
+ * nothing for the prefix timeout is not a migration channel (QEMU writes at
+ * once, and 7.2's silent preempt channel is adopted at the verdict); shut
+ * it down, which ends its pending read and frees it there.
+ */
+static gboolean on_silent_check(gpointer data)
+{
+    Route *route = data;
+    MpProxy *proxy = route->proxy;
+    gint64 now = g_get_monotonic_time();
+
+    for (guint i = 0; i < route->unclassified->len; i++) {
+        Channel *ch = g_ptr_array_index(route->unclassified, i);
+
+        if (!ch->silent_closed &&
+            now - ch->accepted_us >= (gint64)proxy->cfg.prefix_timeout_s * G_USEC_PER_SEC) {
+            g_autofree char *human = g_strdup_printf(
+                "a connection on %s sent nothing for %u s: closed", route->cfg.listen,
+                proxy->cfg.prefix_timeout_s);
+            JsonObject *o = mp_events_begin("silent", 0);
+
+            json_object_set_string_member(o, "listen", route->cfg.listen);
+            json_object_set_int_member(o, "timeout_s", proxy->cfg.prefix_timeout_s);
+            mp_events_emit(proxy->cfg.events, o, human);
+            ch->silent_closed = true;
+            g_socket_shutdown(g_socket_connection_get_socket(ch->src), TRUE, TRUE, NULL);
+        }
+    }
+    if (route->unclassified->len == 0) {
+        route->silent_timer = 0;
+        return G_SOURCE_REMOVE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
 static gboolean adopt_later(gpointer data)
 {
     route_adopt_parked(data);
@@ -996,6 +1056,9 @@ static void on_accept(GObject *obj, GAsyncResult *res, gpointer data)
     ch->route = route;
     ch->seq = ++route->accepted;
     ch->accepted_us = g_get_monotonic_time();
+    if (route->proxy->cfg.prefix_timeout_s && !route->silent_timer) {
+        route->silent_timer = g_timeout_add_seconds(1, on_silent_check, route);
+    }
     g_ptr_array_add(route->unclassified, ch);
     ch->src = conn;
     leg_init(&ch->up, ch, true, route->proxy->cfg.checksum);
@@ -1282,12 +1345,26 @@ static void session_decide(Session *s)
                       "migproxy cannot decode the stream's prefix, so it cannot check it: %s",
                       s->prefix_error);
     }
+    if (s->prefix_timed_out) {
+        g_autofree char *limit = g_strdup_printf("%u s", p->cfg.prefix_timeout_s);
+        g_autofree char *got = g_strdup_printf("%" G_GUINT64_FORMAT " bytes",
+                                               mig_decoder_offset(((Channel *)g_ptr_array_index(
+                                                   s->channels, 0))->up.dec));
+
+        mp_report_add(r, "stream-prefix-timeout", "stream prefix", got, limit,
+                      "check the source: QEMU writes its whole setup at once",
+                      "the source sent no complete prefix within %u s (%s so far); "
+                      "its connection is closed", p->cfg.prefix_timeout_s, got);
+    }
     if (!s->dst && s->dst_error) {
         mp_report_add(r, "destination-unreachable", "destination QMP", NULL, s->dst_error,
                       "check --dest-qmp and that the destination QEMU is waiting with -incoming",
                       "the destination's facts could not be read: %s", s->dst_error);
     }
-    mp_check_prefix(s->src, s->dst, p->cfg.policy, r);
+    if (!s->prefix_timed_out) {
+        /* facts of half a prefix would only add false findings */
+        mp_check_prefix(s->src, s->dst, p->cfg.policy, r);
+    }
     s->decided = true;
     for (guint i = 0; i < mp_report_count(r); i++) {
         mp_events_finding(p->cfg.events, s->id, mp_report_get(r, i));
@@ -1621,6 +1698,10 @@ static void session_finish(Session *s)
     if (s->settle_timer) {
         g_source_remove(s->settle_timer);
         s->settle_timer = 0;
+    }
+    if (s->prefix_timer) {
+        g_source_remove(s->prefix_timer);
+        s->prefix_timer = 0;
     }
     if (s->rejected) {
         session_end(s, "rejected", NULL, NULL);

@@ -52,6 +52,8 @@ typedef struct {
     bool once;
     bool checksum;              /* sha256 per direction in the end event */
     guint settle_ms;            /* wait for late channels before judging */
+    guint prefix_timeout_s;     /* a connection's first bytes and a session's
+                                 * prefix must come within this (0: never) */
 } MpProxyConfig;
 
 typedef struct MpProxy MpProxy;

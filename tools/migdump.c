@@ -83,6 +83,25 @@ static char *hex(const uint8_t *p, size_t n)
     return g_string_free(s, FALSE);
 }
 
+/* One member of the object being built: name and value in one call. */
+static void add_int(JsonBuilder *b, const char *name, gint64 v)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_int_value(b, v);
+}
+
+static void add_str(JsonBuilder *b, const char *name, const char *v)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_string_value(b, v);
+}
+
+static void add_bool(JsonBuilder *b, const char *name, gboolean v)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_boolean_value(b, v);
+}
+
 static void add_item(GPtrArray *list, char *line, JsonBuilder *b)
 {
     Item *it = g_new0(Item, 1);
@@ -107,10 +126,8 @@ static JsonBuilder *begin_item(const char *name, uint64_t offset)
     JsonBuilder *b = json_builder_new();
 
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "name");
-    json_builder_add_string_value(b, name);
-    json_builder_set_member_name(b, "offset");
-    json_builder_add_int_value(b, (gint64)offset);
+    add_str(b, "name", name);
+    add_int(b, "offset", (gint64)offset);
     return b;
 }
 
@@ -122,13 +139,11 @@ static void on_command(Summary *s, const MigEvent *ev)
 
     g_string_printf(line, "%10" G_GUINT64_FORMAT "  %s", ev->offset,
                     mig_command_name(c->cmd));
-    json_builder_set_member_name(b, "length");
-    json_builder_add_int_value(b, c->length);
+    add_int(b, "length", c->length);
     if (c->cmd == MIG_CMD_PING && c->length == 4) {
         uint32_t v = (uint32_t)c->data[0] << 24 | c->data[1] << 16 |
                      c->data[2] << 8 | c->data[3];
-        json_builder_set_member_name(b, "value");
-        json_builder_add_int_value(b, v);
+        add_int(b, "value", v);
         g_string_append_printf(line, " %u", v);
     } else if (c->cmd == MIG_CMD_POSTCOPY_ADVISE && c->length == 16) {
         uint64_t summary = 0, tps = 0;
@@ -137,26 +152,21 @@ static void on_command(Summary *s, const MigEvent *ev)
             summary = summary << 8 | c->data[i];
             tps = tps << 8 | c->data[8 + i];
         }
-        json_builder_set_member_name(b, "page_size_summary");
-        json_builder_add_int_value(b, (gint64)summary);
-        json_builder_set_member_name(b, "target_page_size");
-        json_builder_add_int_value(b, (gint64)tps);
+        add_int(b, "page_size_summary", (gint64)summary);
+        add_int(b, "target_page_size", (gint64)tps);
         g_string_append_printf(line, " page sizes 0x%" G_GINT64_MODIFIER
                                "x, target page %" G_GUINT64_FORMAT, summary, tps);
     } else if (ev->type == MIG_EV_PACKAGED_BEGIN) {
-        json_builder_set_member_name(b, "blob_length");
-        json_builder_add_int_value(b, c->blob_length);
+        add_int(b, "blob_length", c->blob_length);
         g_string_append_printf(line, " blob of %u bytes", c->blob_length);
     } else if (c->length) {
         g_autofree char *h = hex(c->data, MIN(c->length, 32));
-        json_builder_set_member_name(b, "data");
-        json_builder_add_string_value(b, h);
+        add_str(b, "data", h);
         g_string_append_printf(line, " len %u: %s%s", c->length, h,
                                c->length > 32 ? "..." : "");
     }
     if (c->in_packaged) {
-        json_builder_set_member_name(b, "in_packaged");
-        json_builder_add_boolean_value(b, TRUE);
+        add_bool(b, "in_packaged", TRUE);
         g_string_append(line, " (in PACKAGED)");
     }
     json_builder_end_object(b);
@@ -171,17 +181,14 @@ static void on_rp(Summary *s, const MigEvent *ev)
     const uint8_t *p = m->data;
 
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "type");
-    json_builder_add_string_value(b, mig_rp_message_name(m->type));
-    json_builder_set_member_name(b, "offset");
-    json_builder_add_int_value(b, (gint64)ev->offset);
+    add_str(b, "type", mig_rp_message_name(m->type));
+    add_int(b, "offset", (gint64)ev->offset);
     g_string_printf(line, "%10" G_GUINT64_FORMAT "  %s", ev->offset,
                     mig_rp_message_name(m->type));
     if ((m->type == MIG_RP_MSG_SHUT || m->type == MIG_RP_MSG_PONG ||
          m->type == MIG_RP_MSG_RESUME_ACK) && m->length == 4) {
         uint32_t v = (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3];
-        json_builder_set_member_name(b, "value");
-        json_builder_add_int_value(b, v);
+        add_int(b, "value", v);
         g_string_append_printf(line, " %u", v);
     } else if ((m->type == MIG_RP_MSG_REQ_PAGES && m->length == 12) ||
                (m->type == MIG_RP_MSG_REQ_PAGES_ID && m->length >= 13 &&
@@ -192,21 +199,17 @@ static void on_rp(Summary *s, const MigEvent *ev)
         for (int i = 0; i < 8; i++) {
             start = start << 8 | p[i];
         }
-        json_builder_set_member_name(b, "start");
-        json_builder_add_int_value(b, (gint64)start);
-        json_builder_set_member_name(b, "length");
-        json_builder_add_int_value(b, len);
+        add_int(b, "start", (gint64)start);
+        add_int(b, "length", len);
         g_string_append_printf(line, " 0x%" G_GINT64_MODIFIER "x+0x%x", start, len);
         if (m->type == MIG_RP_MSG_REQ_PAGES_ID) {
             g_autofree char *name = g_strndup((const char *)p + 13, p[12]);
-            json_builder_set_member_name(b, "block");
-            json_builder_add_string_value(b, name);
+            add_str(b, "block", name);
             g_string_append_printf(line, " in %s", name);
         }
     } else if (m->length) {
         g_autofree char *h = hex(p, MIN(m->length, 32));
-        json_builder_set_member_name(b, "data");
-        json_builder_add_string_value(b, h);
+        add_str(b, "data", h);
         g_string_append_printf(line, " len %u: %s", m->length, h);
     }
     json_builder_end_object(b);
@@ -365,8 +368,7 @@ static void print_json(const Summary *s, const MigDecoderStats *st,
                      s->channel == MIG_CHANNEL_PREEMPT;
 
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "channel");
-    json_builder_add_string_value(b, mig_channel_name(s->channel));
+    add_str(b, "channel", mig_channel_name(s->channel));
     if (main_like) {
         add_nullable_int(b, "version", s->version != 0, s->version);
         json_builder_set_member_name(b, "machine");
@@ -396,10 +398,8 @@ static void print_json(const Summary *s, const MigDecoderStats *st,
             const BlockRow *r = &g_array_index(s->blocks, BlockRow, i);
 
             json_builder_begin_object(b);
-            json_builder_set_member_name(b, "name");
-            json_builder_add_string_value(b, r->name);
-            json_builder_set_member_name(b, "length");
-            json_builder_add_int_value(b, (gint64)r->length);
+            add_str(b, "name", r->name);
+            add_int(b, "length", (gint64)r->length);
             add_nullable_int(b, "page_size", r->has_page_size, r->page_size);
             add_nullable_int(b, "addr", r->has_addr, r->addr);
             add_nullable_int(b, "mapped_ram_pages_offset", r->has_mapped_ram,
@@ -413,20 +413,13 @@ static void print_json(const Summary *s, const MigDecoderStats *st,
             const SectionRow *r = &g_array_index(s->sections, SectionRow, i);
 
             json_builder_begin_object(b);
-            json_builder_set_member_name(b, "id");
-            json_builder_add_int_value(b, r->id);
-            json_builder_set_member_name(b, "name");
-            json_builder_add_string_value(b, r->name);
-            json_builder_set_member_name(b, "instance");
-            json_builder_add_int_value(b, r->instance);
-            json_builder_set_member_name(b, "version");
-            json_builder_add_int_value(b, r->version);
-            json_builder_set_member_name(b, "bytes");
-            json_builder_add_int_value(b, (gint64)r->bytes);
-            json_builder_set_member_name(b, "headers");
-            json_builder_add_int_value(b, r->headers);
-            json_builder_set_member_name(b, "scanned");
-            json_builder_add_boolean_value(b, r->scanned > 0);
+            add_int(b, "id", r->id);
+            add_str(b, "name", r->name);
+            add_int(b, "instance", r->instance);
+            add_int(b, "version", r->version);
+            add_int(b, "bytes", (gint64)r->bytes);
+            add_int(b, "headers", r->headers);
+            add_bool(b, "scanned", r->scanned > 0);
             json_builder_end_object(b);
         }
         json_builder_end_array(b);
@@ -438,20 +431,14 @@ static void print_json(const Summary *s, const MigDecoderStats *st,
             json_builder_add_int_value(b, (gint64)st->pages[k]);
         }
         json_builder_end_object(b);
-        json_builder_set_member_name(b, "page_bytes");
-        json_builder_add_int_value(b, (gint64)st->page_bytes);
-        json_builder_set_member_name(b, "ram_eos");
-        json_builder_add_int_value(b, s->ram_eos);
-        json_builder_set_member_name(b, "multifd_flush");
-        json_builder_add_int_value(b, s->ram_flush);
-        json_builder_set_member_name(b, "eof");
-        json_builder_add_boolean_value(b, s->eof);
-        json_builder_set_member_name(b, "vmdesc");
-        json_builder_add_boolean_value(b, s->vmdesc);
+        add_int(b, "page_bytes", (gint64)st->page_bytes);
+        add_int(b, "ram_eos", s->ram_eos);
+        add_int(b, "multifd_flush", s->ram_flush);
+        add_bool(b, "eof", s->eof);
+        add_bool(b, "vmdesc", s->vmdesc);
         json_builder_set_member_name(b, "boundaries");
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "scanned");
-        json_builder_add_int_value(b, st->scanned_boundaries);
+        add_int(b, "scanned", st->scanned_boundaries);
         add_nullable_int(b, "confirmed", s->checked, s->confirmed);
         add_nullable_int(b, "mismatched", s->checked, s->mismatched);
         json_builder_end_object(b);
@@ -459,33 +446,23 @@ static void print_json(const Summary *s, const MigDecoderStats *st,
         add_items(b, "messages", s->messages);
     } else {
         add_nullable_int(b, "channel_id", s->has_mf_init, s->mf_channel);
-        json_builder_set_member_name(b, "packets");
-        json_builder_add_int_value(b, (gint64)st->multifd_packets);
-        json_builder_set_member_name(b, "sync_packets");
-        json_builder_add_int_value(b, (gint64)s->mf_sync);
-        json_builder_set_member_name(b, "device_state_packets");
-        json_builder_add_int_value(b, (gint64)s->mf_device_state);
+        add_int(b, "packets", (gint64)st->multifd_packets);
+        add_int(b, "sync_packets", (gint64)s->mf_sync);
+        add_int(b, "device_state_packets", (gint64)s->mf_device_state);
         json_builder_set_member_name(b, "pages");
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "normal");
-        json_builder_add_int_value(b, (gint64)st->multifd_pages);
-        json_builder_set_member_name(b, "zero");
-        json_builder_add_int_value(b, (gint64)st->multifd_zero_pages);
+        add_int(b, "normal", (gint64)st->multifd_pages);
+        add_int(b, "zero", (gint64)st->multifd_zero_pages);
         json_builder_end_object(b);
     }
-    json_builder_set_member_name(b, "bytes");
-    json_builder_add_int_value(b, (gint64)st->bytes);
-    json_builder_set_member_name(b, "certain");
-    json_builder_add_boolean_value(b, s->certain);
+    add_int(b, "bytes", (gint64)st->bytes);
+    add_bool(b, "certain", s->certain);
     json_builder_set_member_name(b, "error");
     if (err) {
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "message");
-        json_builder_add_string_value(b, err->message);
-        json_builder_set_member_name(b, "offset");
-        json_builder_add_int_value(b, (gint64)err_offset);
-        json_builder_set_member_name(b, "kind");
-        json_builder_add_string_value(b, error_kind(err));
+        add_str(b, "message", err->message);
+        add_int(b, "offset", (gint64)err_offset);
+        add_str(b, "kind", error_kind(err));
         json_builder_end_object(b);
     } else {
         json_builder_add_null_value(b);
@@ -656,10 +633,8 @@ static void print_findings(const MpReport *report, bool json)
             const char *vals[] = { f->subject, f->source, f->destination, f->message, f->hint };
 
             json_builder_begin_object(b);
-            json_builder_set_member_name(b, "code");
-            json_builder_add_string_value(b, f->code);
-            json_builder_set_member_name(b, "severity");
-            json_builder_add_string_value(b, mp_severity_name(f->severity));
+            add_str(b, "code", f->code);
+            add_str(b, "severity", mp_severity_name(f->severity));
             for (guint k = 0; k < G_N_ELEMENTS(names); k++) {
                 json_builder_set_member_name(b, names[k]);
                 if (vals[k]) {
