@@ -28,8 +28,7 @@ check_eq "a warning on the device's section: its path, absent at the destination
                       {severity, subject, source, destination}]')" \
     '[{"severity":"warning","subject":"0000:00:02.0/virtio-rng","source":"0000:00:02.0","destination":"absent"}]'
 check_eq "end: failed although the source says completed" \
-    "$(events "$ev" '[.[] | select(.event == "end") | {outcome, broke_off}]')" \
-    '[{"outcome":"failed","broke_off":"destination"}]'
+    "$(events "$ev" '[.[] | select(.event == "end") | .outcome]')" '["failed"]'
 check_eq "finding destination-failed" \
     "$(events "$ev" '[.[] | select(.event == "finding" and .code == "destination-failed")] | length')" 1
 grep -q "Unknown savevm section or instance '0000:00:02.0/virtio-rng'" "$TESTDIR/dst.log" &&

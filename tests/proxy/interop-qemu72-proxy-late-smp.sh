@@ -25,9 +25,12 @@ check_eq "a warning on the second CPU's section, before it was forwarded" \
     "$(events "$ev" '[.[] | select(.event == "finding" and .code == "section-unknown-late") |
                       {severity, source, destination, guessed: (.message | test("guess"))}] | first')" \
     '{"severity":"warning","source":"CPU 1","destination":"1 CPU","guessed":true}'
-check_eq "end: failed, the destination broke off" \
-    "$(events "$ev" '[.[] | select(.event == "end") | {outcome, broke_off}]')" \
-    '[{"outcome":"failed","broke_off":"destination"}]'
+# Whether the proxy sees the destination's close as an error on a write or
+# as a clean end with SHUT 1 on the return path depends on timing; either
+# way the outcome is failed and the finding blames the destination.
+check_eq "end: failed" "$(events "$ev" '[.[] | select(.event == "end") | .outcome]')" '["failed"]'
+check_eq "finding destination-failed" \
+    "$(events "$ev" '[.[] | select(.event == "finding" and .code == "destination-failed")] | length')" 1
 grep -q "Unknown savevm section or instance 'cpu_common' 1" "$TESTDIR/dst.log" &&
     log "ok: the destination failed on that very section" ||
     fail_check "the destination's log does not show the expected failure: $(tail -3 "$TESTDIR/dst.log")"
