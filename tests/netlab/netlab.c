@@ -103,6 +103,7 @@ static int cmd_veth(struct nl_sock *sk, const char *name, const char *peer_name,
     /* EXCL: a leftover interface of the same name means a lab that was
      * not torn down; better to say so than to reuse it. */
     err = rtnl_link_add(sk, link, NLM_F_CREATE | NLM_F_EXCL);
+    rtnl_link_put(peer);    /* get_peer took a reference */
     rtnl_link_veth_release(link);
     close(fd);
     if (err < 0)
