@@ -7,6 +7,8 @@
 #include "proxy.h"
 
 #include <gio/gunixsocketaddress.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1036,6 +1038,21 @@ static void classify(Channel *ch, const guint8 *data, gsize n)
     route_adopt_parked(route);
 }
 
+/*
+ * Each leg carries what QEMU wrote in the order it wrote it; Nagle would
+ * hold the small writes at switchover (device state, EOF) until the
+ * previous segment is acknowledged, which lands in the VM's downtime.
+ */
+static void leg_no_delay(GSocketConnection *conn)
+{
+    GSocket *sock = g_socket_connection_get_socket(conn);
+    GSocketFamily family = g_socket_get_family(sock);
+
+    if (family == G_SOCKET_FAMILY_IPV4 || family == G_SOCKET_FAMILY_IPV6) {
+        g_socket_set_option(sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+    }
+}
+
 static void on_accept(GObject *obj, GAsyncResult *res, gpointer data)
 {
     Route *route = data;
@@ -1061,6 +1078,7 @@ static void on_accept(GObject *obj, GAsyncResult *res, gpointer data)
     }
     g_ptr_array_add(route->unclassified, ch);
     ch->src = conn;
+    leg_no_delay(conn);
     leg_init(&ch->up, ch, true, route->proxy->cfg.checksum);
     leg_init(&ch->down, ch, false, route->proxy->cfg.checksum);
     ch->up.in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
@@ -1436,6 +1454,7 @@ static void on_connected(GObject *obj, GAsyncResult *res, gpointer data)
         return;
     }
     ch->dst = conn;
+    leg_no_delay(conn);
     s->contacted = true;
     /*
      * The client's connect timeout stays on the socket as an I/O timeout;
