@@ -188,7 +188,25 @@ typedef struct {
     uint64_t packet_num;
     const char *block;            /* RAM packets; device idstr for DEVICE_STATE */
     uint32_t instance_id;         /* DEVICE_STATE packets */
+    /*
+     * RAM packets: the pages' offsets inside @block, big-endian 64-bit
+     * values as on the wire (normal pages first, then zero pages), valid
+     * during the callback only; read them with mig_multifd_page_offset().
+     */
+    const uint8_t *offsets;
+    uint32_t n_offsets;
 } MigMultifdPacketEvent;
+
+/* The @index'th page offset of a multifd RAM packet event. */
+static inline uint64_t mig_multifd_page_offset(const MigMultifdPacketEvent *pk,
+                                               uint32_t index)
+{
+    const uint8_t *p = pk->offsets + 8 * (size_t)index;
+
+    return ((uint64_t)p[0] << 56) | ((uint64_t)p[1] << 48) | ((uint64_t)p[2] << 40) |
+           ((uint64_t)p[3] << 32) | ((uint64_t)p[4] << 24) | ((uint64_t)p[5] << 16) |
+           ((uint64_t)p[6] << 8) | p[7];
+}
 
 typedef struct {
     MigEventType type;

@@ -128,6 +128,9 @@ static ssize_t step_packet(MigDecoder *d, const uint8_t *p, size_t n, bool final
             /* SYNC packets of <= 8.x carry stale size and name: ignore. */
             d->mf_block[0] = 0;
         }
+        /* hdr holds 8 bytes per page of a full packet: these fit */
+        pk->offsets = p + MULTIFD_RAM_HEADER_FIXED;
+        pk->n_offsets = pk->normal_pages + pk->zero_pages;
         d->stats.multifd_pages += pk->normal_pages;
         d->stats.multifd_zero_pages += pk->zero_pages;
     }
