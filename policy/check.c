@@ -94,6 +94,8 @@ MpPolicy *mp_policy_new(void)
     MpPolicy *p = g_new0(MpPolicy, 1);
 
     p->late_undecodable = MP_LATE_UNDECODABLE_FORWARD;
+    p->max_bytes_ratio = MP_DEFAULT_MAX_BYTES_RATIO;
+    p->max_stalled_rounds = MP_DEFAULT_MAX_STALLED_ROUNDS;
     p->severity = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     return p;
 }
@@ -125,6 +127,38 @@ static GStrv get_list(GKeyFile *kf, const char *key, GError **error)
     return list;
 }
 
+/* [policy] max-bytes-ratio (a decimal number) and max-stalled-rounds. */
+static bool load_convergence(GKeyFile *kf, MpPolicy *p, GError **error)
+{
+    g_autofree char *ratio = g_key_file_get_string(kf, "policy", "max-bytes-ratio", NULL);
+    g_autofree char *rounds = g_key_file_get_string(kf, "policy", "max-stalled-rounds", NULL);
+
+    if (ratio) {
+        char *end = NULL;
+        double v = g_ascii_strtod(g_strstrip(ratio), &end);
+
+        if (!*ratio || *end || !(v >= 0 && v <= 1e6)) {
+            g_set_error(error, MP_POLICY_ERROR, MP_POLICY_ERROR_INVALID,
+                        "policy: max-bytes-ratio '%s' is not a number from 0 (off) to 1000000",
+                        ratio);
+            return false;
+        }
+        p->max_bytes_ratio = v;
+    }
+    if (rounds) {
+        guint64 v;
+
+        if (!g_ascii_string_to_unsigned(g_strstrip(rounds), 10, 0, 1000000, &v, NULL)) {
+            g_set_error(error, MP_POLICY_ERROR, MP_POLICY_ERROR_INVALID,
+                        "policy: max-stalled-rounds '%s' is not a count from 0 (off) to 1000000",
+                        rounds);
+            return false;
+        }
+        p->max_stalled_rounds = (guint)v;
+    }
+    return true;
+}
+
 MpPolicy *mp_policy_load_data(const char *data, gsize length, GError **error)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
@@ -149,7 +183,8 @@ MpPolicy *mp_policy_load_data(const char *data, gsize length, GError **error)
     if (g_key_file_has_group(kf, "policy")) {
         static const char *const known[] = {
             "allowed-machine-types", "max-ram", "required-capabilities",
-            "forbidden-capabilities", "on-undecodable-late", NULL,
+            "forbidden-capabilities", "on-undecodable-late",
+            "max-bytes-ratio", "max-stalled-rounds", NULL,
         };
         g_auto(GStrv) keys = g_key_file_get_keys(kf, "policy", NULL, NULL);
 
@@ -195,6 +230,9 @@ MpPolicy *mp_policy_load_data(const char *data, gsize length, GError **error)
                         late);
             return NULL;
         }
+    }
+    if (!load_convergence(kf, p, error)) {
+        return NULL;
     }
     if (g_key_file_has_group(kf, "severity")) {
         g_auto(GStrv) keys = g_key_file_get_keys(kf, "severity", NULL, NULL);

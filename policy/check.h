@@ -27,8 +27,15 @@ typedef struct {
     GStrv required_caps;
     GStrv forbidden_caps;
     MpLateUndecodable late_undecodable;
+    /* convergence limits; 0 turns one off (policy/convergence.h) */
+    double max_bytes_ratio;       /* page bytes over this times RAM */
+    guint max_stalled_rounds;     /* rounds in a row that sent no fewer pages */
     GHashTable *severity;         /* code -> GINT_TO_POINTER(severity + 1) */
 } MpPolicy;
+
+/* The convergence limits without a policy file (warnings by default). */
+#define MP_DEFAULT_MAX_BYTES_RATIO 3.0
+#define MP_DEFAULT_MAX_STALLED_ROUNDS 5u
 
 #define MP_POLICY_ERROR (mp_policy_error_quark())
 GQuark mp_policy_error_quark(void);

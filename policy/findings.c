@@ -52,6 +52,8 @@ static const MpFindingCode codes[] = {
     { "destination-failed", MP_SEVERITY_ERROR, "the destination broke off the migration" },
     { "source-failed", MP_SEVERITY_ERROR, "the source broke off the migration" },
     { "destination-unreachable", MP_SEVERITY_ERROR, "the destination could not be contacted after acceptance" },
+    { "convergence-bytes", MP_SEVERITY_WARNING, "precopy has sent more than max-bytes-ratio times RAM" },
+    { "convergence-stalled", MP_SEVERITY_WARNING, "precopy rounds over RAM stopped shrinking" },
     /* device sections (devices.c) */
     { "section-version-too-new", MP_SEVERITY_ERROR, "a section's version is above what the destination's -dump-vmstate loads" },
     { "section-version-too-old", MP_SEVERITY_ERROR, "a section's version is below the destination's minimum_version_id" },
