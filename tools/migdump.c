@@ -19,6 +19,7 @@
 #include <json-glib/json-glib.h>
 #include "decoder.h"
 #include "device-log.h"
+#include "convergence.h"
 #include "devices.h"
 #include "vmstate-dump.h"
 
@@ -71,6 +72,7 @@ typedef struct {
     uint64_t mf_sync;
     uint64_t mf_device_state;
     DeviceLog *devlog;   /* --devices, --dest-vmstate, --compare-devices */
+    MpConvergence *conv; /* rounds over RAM */
 } Summary;
 
 static char *hex(const uint8_t *p, size_t n)
@@ -251,6 +253,9 @@ static void on_event(const MigEvent *ev, void *opaque)
     if (s->devlog) {
         device_log_event(s->devlog, ev);
     }
+    if (s->conv) {
+        mp_convergence_feed(s->conv, 0, ev, 0);
+    }
     switch (ev->type) {
     case MIG_EV_HEADER:
         s->version = ev->u.header.version;
@@ -357,6 +362,25 @@ static const char *error_kind(const GError *err)
            ? kinds[err->code] : "io";
 }
 
+/* "rounds": the precopy passes over RAM (policy/convergence.h). */
+static void add_rounds(JsonBuilder *b, MpConvergence *conv)
+{
+    json_builder_set_member_name(b, "rounds");
+    json_builder_begin_array(b);
+    mp_convergence_stop(conv, 0);
+    for (guint i = 0; i < mp_convergence_n_rounds(conv); i++) {
+        const MpRound *r = mp_convergence_round(conv, i);
+
+        json_builder_begin_object(b);
+        add_int(b, "round", r->index);
+        add_int(b, "bytes", (gint64)r->bytes);
+        add_int(b, "pages", (gint64)r->pages);
+        add_int(b, "pages_again", (gint64)r->pages_again);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+}
+
 static void print_json(const Summary *s, const MigDecoderStats *st,
                        const GError *err, uint64_t err_offset)
 {
@@ -432,6 +456,9 @@ static void print_json(const Summary *s, const MigDecoderStats *st,
         }
         json_builder_end_object(b);
         add_int(b, "page_bytes", (gint64)st->page_bytes);
+        if (s->conv) {
+            add_rounds(b, s->conv);
+        }
         add_int(b, "ram_eos", s->ram_eos);
         add_int(b, "multifd_flush", s->ram_flush);
         add_bool(b, "eof", s->eof);
@@ -478,6 +505,21 @@ static void print_json(const Summary *s, const MigDecoderStats *st,
 static char *human_size(uint64_t v)
 {
     return g_format_size_full(v, G_FORMAT_SIZE_IEC_UNITS);
+}
+
+static void print_rounds(MpConvergence *conv)
+{
+    mp_convergence_stop(conv, 0);
+    if (mp_convergence_n_rounds(conv) > 0) {
+        printf("rounds over RAM (%u):\n", mp_convergence_n_rounds(conv));
+    }
+    for (guint i = 0; i < mp_convergence_n_rounds(conv); i++) {
+        const MpRound *r = mp_convergence_round(conv, i);
+
+        printf("  %5u  %10" G_GUINT64_FORMAT " pages, %10" G_GUINT64_FORMAT
+               " sent again, %12" G_GUINT64_FORMAT " bytes\n",
+               r->index, r->pages, r->pages_again, r->bytes);
+    }
 }
 
 static void print_text(const char *path, const Summary *s, const MigDecoderStats *st,
@@ -552,6 +594,9 @@ static void print_text(const char *path, const Summary *s, const MigDecoderStats
                st->pages[MIG_PAGE_ZERO], st->pages[MIG_PAGE_NORMAL],
                st->pages[MIG_PAGE_XBZRLE], st->pages[MIG_PAGE_COMPRESSED],
                st->page_bytes, s->ram_eos, s->ram_flush);
+        if (s->conv) {
+            print_rounds(s->conv);
+        }
         if (s->vmdesc) {
             printf("VMDESCRIPTION: %u bytes of JSON\n", s->vmdesc_length);
         }
@@ -736,6 +781,7 @@ static void summary_clear(Summary *s)
     g_clear_pointer(&s->machine, g_free);
     g_clear_pointer(&s->first_mismatch, g_free);
     g_clear_pointer(&s->devlog, device_log_free);
+    g_clear_pointer(&s->conv, mp_convergence_free);
 }
 
 /*
@@ -866,6 +912,9 @@ int main(int argc, char **argv)
     s.messages = g_ptr_array_new_with_free_func(item_free);
     if (devices || dest_vmstate) {
         s.devlog = device_log_new();
+    } else if (!events && cfg.channel == MIG_CHANNEL_MAIN) {
+        s.conv = mp_convergence_new((uint32_t)page_size);
+        cfg.flags |= MIG_DECODER_PAGE_EVENTS;
     }
     dec = mig_decoder_new(&cfg, on_event, &s);
 
