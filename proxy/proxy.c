@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "convergence.h"
 #include "decoder.h"
 #include "qmp.h"
 #include "uri.h"
@@ -121,6 +122,8 @@ struct Session {
     bool rp_shut;
     uint32_t rp_shut_value;
     bool late_undecodable;      /* forwarded past a point the decoder lost */
+    MpConvergence *conv;        /* precopy rounds over RAM */
+    guint rounds_reported;
     bool cut;                   /* a late check said: forward nothing more */
     char *cut_reason;
 
@@ -213,6 +216,7 @@ static void session_unref(Session *s)
     g_free(s->dst_error);
     g_free(s->prefix_error);
     g_free(s->section);
+    mp_convergence_free(s->conv);
     g_free(s->cut_reason);
     g_free(s->broke_off);
     g_free(s->failure);
@@ -231,6 +235,7 @@ static Session *session_new(Route *route)
     s->cancel = g_cancellable_new();
     s->start_us = g_get_monotonic_time();
     s->src = mp_facts_new(MP_FACTS_FROM_STREAM);
+    s->conv = mp_convergence_new(4096);
     s->stream_clean = false;
     return s;
 }
@@ -273,11 +278,59 @@ static void check_late_section(Session *s, const MigEvent *ev)
     }
 }
 
+/*
+ * Rounds over RAM (policy/convergence.h): a "round" event for each, and the
+ * policy's convergence limits after each round and each RAM section.  A
+ * limit made an error stops the migration while it is still precopy, so
+ * the source resumes its VM; after the switchover nothing is stopped.
+ */
+static void watch_convergence(Session *s, guint channel, const MigEvent *ev)
+{
+    bool closed = mp_convergence_feed(s->conv, channel, ev, g_get_monotonic_time() * 1000);
+    const MpFinding *f;
+
+    for (; s->rounds_reported < mp_convergence_n_rounds(s->conv); s->rounds_reported++) {
+        const MpRound *r = mp_convergence_round(s->conv, s->rounds_reported);
+        JsonObject *o = mp_events_begin("round", s->id);
+        g_autofree char *human = g_strdup_printf("session %u: round %u over RAM: %" G_GUINT64_FORMAT
+                                                 " pages, %" G_GUINT64_FORMAT " sent again",
+                                                 s->id, r->index, r->pages, r->pages_again);
+
+        json_object_set_int_member(o, "round", r->index);
+        json_object_set_int_member(o, "bytes", (gint64)r->bytes);
+        json_object_set_int_member(o, "pages", (gint64)r->pages);
+        json_object_set_int_member(o, "pages_again", (gint64)r->pages_again);
+        json_object_set_double_member(o, "duration_s", (double)(r->end_ns - r->start_ns) / 1e9);
+        json_object_set_int_member(o, "dirty_rate_bytes_per_s",
+                                   (gint64)mp_round_dirty_rate(r, 4096));
+        mp_events_emit(s->proxy->cfg.events, o, human);
+    }
+    if (!(closed || ev->type == MIG_EV_RAM_EOS) || !s->decided || s->cut ||
+        mp_convergence_stopped(s->conv)) {
+        return;
+    }
+    if (!s->report) {
+        s->report = mp_policy_new_report(s->proxy->cfg.policy);
+    }
+    f = mp_check_convergence(s->conv, s->src->ram_total, s->proxy->cfg.policy, s->report);
+    if (!f) {
+        return;
+    }
+    mp_events_finding(s->proxy->cfg.events, s->id, f);
+    if (f->severity == MP_SEVERITY_ERROR) {
+        s->cut = true;
+        g_free(s->cut_reason);
+        s->cut_reason = g_strdup_printf("stopped in precopy: %s", f->message);
+    }
+}
+
 static void on_main_event(const MigEvent *ev, void *opaque)
 {
     Channel *ch = opaque;
     Session *s = ch->s;
     MpFacts *f = s->src;
+
+    watch_convergence(s, 0, ev);
 
     if (!s->prefix_done && !ev->certain) {
         f->prefix_certain = false;
@@ -394,6 +447,11 @@ static void on_rp_event(const MigEvent *ev, void *opaque)
 
 static void on_other_event(const MigEvent *ev, void *opaque)
 {
+    Channel *ch = opaque;
+
+    if (ch->kind == CH_MULTIFD && ch->s) {
+        watch_convergence(ch->s, ch->index + 1, ev);
+    }
 }
 
 static MigDecoder *new_decoder(Channel *ch, bool up)
@@ -410,6 +468,7 @@ static MigDecoder *new_decoder(Channel *ch, bool up)
     switch (ch->kind) {
     case CH_MAIN:
         cfg.channel = MIG_CHANNEL_MAIN;
+        cfg.flags |= MIG_DECODER_PAGE_EVENTS;   /* rounds over RAM */
         return mig_decoder_new(&cfg, on_main_event, ch);
     case CH_MULTIFD:
         cfg.channel = MIG_CHANNEL_MULTIFD;
@@ -1623,6 +1682,9 @@ static void session_end(Session *s, const char *outcome, const char *dest_status
     json_object_set_int_member(o, "bytes_to_source", (gint64)to_src);
     json_object_set_boolean_member(o, "destination_contacted", s->contacted);
     json_object_set_boolean_member(o, "dry_run", p->cfg.dry_run);
+    json_object_set_int_member(o, "rounds", mp_convergence_n_rounds(s->conv));
+    json_object_set_int_member(o, "pages_sent_again",
+                               (gint64)mp_convergence_total_pages_again(s->conv));
     json_object_set_double_member(o, "duration_s",
                                   (double)(g_get_monotonic_time() - s->start_us) / 1e6);
     if (s->broke_off) {

@@ -28,4 +28,9 @@ magic_counts() {
 }
 check_eq "what the destination got: one QEVM stream, four multifd channels" \
     "$(magic_counts)" '{"11223344":4,"5145564d":1}'
+# The pages travel in the multifd packets: their offsets place each page, so
+# the bulk pass over RAM shows as one round holding every page of the 128 MiB
+# guest (32768 pages of pc.ram and the ROM and VGA blocks) once.
+check_jq "round 1 from the multifd packets: every page of pc.ram once, at least" "$EV" \
+    '[.[] | select(.event == "round")][0] | .pages - .pages_again >= 32768 and .bytes > 0' -s
 finish
