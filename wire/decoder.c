@@ -253,9 +253,10 @@ static bool drive(MigDecoder *d, const uint8_t *buf, size_t len, size_t *pos,
 
     if (d->stage_len) {
         size_t copied = 0;
+        size_t visible;
         bool final;
 
-        if (d->stage_len < d->need && *pos < len) {
+        if (d->stage_len < d->need && *pos < len && d->stage_len < limit) {
             uint64_t room = MIN((uint64_t)(d->need - d->stage_len),
                                 limit - d->stage_len);
             copied = MIN((size_t)room, len - *pos);
@@ -264,11 +265,18 @@ static bool drive(MigDecoder *d, const uint8_t *buf, size_t len, size_t *pos,
             *pos += copied;
             input_done = at_end && *pos == len;
         }
-        final = input_done || (d->pk_active && d->stage_len == limit);
-        if (d->stage_len < d->need && !final) {
+        /*
+         * A footer scan may have staged bytes past the record it ended, so
+         * the stage can reach beyond a PACKAGED blob that began since: the
+         * step sees the blob's bytes only.
+         */
+        visible = (size_t)MIN((uint64_t)d->stage_len, limit);
+        final = (input_done && visible == d->stage_len) ||
+                (d->pk_active && visible == limit);
+        if (visible < d->need && !final) {
             return copied > 0;
         }
-        r = d->step(d, d->stage, d->stage_len, final);
+        r = d->step(d, d->stage, visible, final);
         if (r > 0) {
             stage_drop(d, (size_t)r);
             advance(d, (uint64_t)r);
@@ -278,9 +286,9 @@ static bool drive(MigDecoder *d, const uint8_t *buf, size_t len, size_t *pos,
             return false;
         }
         advance(d, 0);
-        g_assert(d->need > d->stage_len);
+        g_assert(d->need > visible);
         if (final) {
-            fail_short(d, !input_done);
+            fail_short(d, !(input_done && visible == d->stage_len));
             return false;
         }
         return *pos < len;
