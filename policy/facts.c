@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "vmstate.h"
+#include "wire-limits.h"
 
 G_DEFINE_QUARK(mp-facts-error-quark, mp_facts_error)
 
@@ -311,6 +313,40 @@ char *mp_facts_to_json(const MpFacts *facts)
     return json_generator_to_data(gen, NULL);
 }
 
+/*
+ * An optional member of JSON type @type (JSON_NODE_OBJECT or _ARRAY): *out
+ * is NULL when it is absent or null; FALSE when it has another type (the
+ * json-glib getters would only complain on the console and return NULL).
+ */
+static bool get_container_member(JsonObject *obj, const char *name, JsonNodeType type,
+                                 JsonNode **out, GError **error)
+{
+    JsonNode *n = json_object_get_member(obj, name);
+
+    *out = NULL;
+    if (!n || JSON_NODE_HOLDS_NULL(n)) {
+        return true;
+    }
+    if (JSON_NODE_TYPE(n) != type) {
+        g_set_error(error, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE,
+                    "profile: \"%s\" must be %s", name,
+                    type == JSON_NODE_OBJECT ? "an object" : "an array");
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+/* A member's string, or NULL when it is absent or not a string (json-glib's
+ * _with_default getters complain on the console about other types). */
+static const char *string_member(JsonObject *obj, const char *name)
+{
+    JsonNode *n = json_object_get_member(obj, name);
+
+    return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
+           ? json_node_get_string(n) : NULL;
+}
+
 /* Reads an optional non-negative integer member; FALSE when malformed. */
 static bool get_u64_member(JsonObject *obj, const char *name, bool *has,
                            uint64_t *out, GError **error)
@@ -341,9 +377,19 @@ MpFacts *mp_facts_from_json(const char *text, gssize length, GError **error)
     JsonNode *root;
     JsonObject *obj, *caps, *params;
     JsonArray *blocks;
+    JsonNode *node;
     uint64_t value;
     bool has;
 
+    if (length < 0) {
+        length = (gssize)strlen(text);
+    }
+    /* json-glib recurses per level: a hostile file must not exhaust the stack */
+    if (!mig_json_nesting_ok(text, (size_t)length, MIG_LIMIT_JSON_DEPTH)) {
+        g_set_error(error, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE,
+                    "profile: JSON nested deeper than %u levels", MIG_LIMIT_JSON_DEPTH);
+        return NULL;
+    }
     if (!json_parser_load_from_data(parser, text, length, error)) {
         return NULL;
     }
@@ -354,14 +400,14 @@ MpFacts *mp_facts_from_json(const char *text, gssize length, GError **error)
         return NULL;
     }
     obj = json_node_get_object(root);
-    if (json_object_get_int_member_with_default(obj, "migproxy_profile", 0) != 1) {
+    if (!get_u64_member(obj, "migproxy_profile", &has, &value, NULL) || !has || value != 1) {
         g_set_error(error, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE,
                     "profile: \"migproxy_profile\": 1 missing (not a profile written by migproxy probe?)");
         return NULL;
     }
     if (json_object_has_member(obj, "machine") &&
-        !json_object_get_null_member(obj, "machine")) {
-        const char *m = json_object_get_string_member_with_default(obj, "machine", NULL);
+        !JSON_NODE_HOLDS_NULL(json_object_get_member(obj, "machine"))) {
+        const char *m = string_member(obj, "machine");
 
         if (!m) {
             g_set_error(error, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE,
@@ -381,7 +427,10 @@ MpFacts *mp_facts_from_json(const char *text, gssize length, GError **error)
     facts->has_host_page_size = has;
     facts->host_page_size = value;
 
-    caps = json_object_get_object_member(obj, "capabilities");
+    if (!get_container_member(obj, "capabilities", JSON_NODE_OBJECT, &node, error)) {
+        return NULL;
+    }
+    caps = node ? json_node_get_object(node) : NULL;
     if (caps) {
         g_autoptr(GList) members = json_object_get_members(caps);
 
@@ -399,7 +448,10 @@ MpFacts *mp_facts_from_json(const char *text, gssize length, GError **error)
         }
         facts->caps_complete = true;
     }
-    params = json_object_get_object_member(obj, "parameters");
+    if (!get_container_member(obj, "parameters", JSON_NODE_OBJECT, &node, error)) {
+        return NULL;
+    }
+    params = node ? json_node_get_object(node) : NULL;
     if (params) {
         if (!get_u64_member(params, "multifd-channels", &has, &value, error)) {
             return NULL;
@@ -407,19 +459,24 @@ MpFacts *mp_facts_from_json(const char *text, gssize length, GError **error)
         facts->has_multifd_channels = has;
         facts->multifd_channels = (uint32_t)value;
         facts->multifd_compression = g_strdup(
-            json_object_get_string_member_with_default(params, "multifd-compression", NULL));
+            string_member(params, "multifd-compression"));
     }
     if (!get_u64_member(obj, "cpus", &has, &value, error)) {
         return NULL;
     }
     facts->has_cpus = has;
     facts->cpus = (uint32_t)value;
-    if (json_object_has_member(obj, "pci_devices") &&
-        !json_object_get_null_member(obj, "pci_devices")) {
-        JsonArray *pci = json_object_get_array_member(obj, "pci_devices");
+    if (!get_container_member(obj, "pci_devices", JSON_NODE_ARRAY, &node, error)) {
+        return NULL;
+    }
+    if (node) {
+        JsonArray *pci = json_node_get_array(node);
 
-        for (guint i = 0; pci && i < json_array_get_length(pci); i++) {
-            const char *dev = json_array_get_string_element(pci, i);
+        for (guint i = 0; i < json_array_get_length(pci); i++) {
+            JsonNode *e = json_array_get_element(pci, i);
+            const char *dev = JSON_NODE_HOLDS_VALUE(e) &&
+                              json_node_get_value_type(e) == G_TYPE_STRING
+                              ? json_node_get_string(e) : NULL;
 
             if (!dev) {
                 g_set_error(error, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE,
@@ -428,16 +485,20 @@ MpFacts *mp_facts_from_json(const char *text, gssize length, GError **error)
             }
             g_ptr_array_add(facts->pci_devices, g_strdup(dev));
         }
-        facts->has_pci_devices = pci != NULL;
+        facts->has_pci_devices = true;
     }
-    blocks = json_object_get_array_member(obj, "ramblocks");
+    if (!get_container_member(obj, "ramblocks", JSON_NODE_ARRAY, &node, error)) {
+        return NULL;
+    }
+    blocks = node ? json_node_get_array(node) : NULL;
     if (blocks) {
         for (guint i = 0; i < json_array_get_length(blocks); i++) {
-            JsonObject *bo = json_array_get_object_element(blocks, i);
+            JsonNode *e = json_array_get_element(blocks, i);
+            JsonObject *bo = JSON_NODE_HOLDS_OBJECT(e) ? json_node_get_object(e) : NULL;
             const char *name;
             MpRamBlock *rb;
 
-            name = bo ? json_object_get_string_member_with_default(bo, "name", NULL) : NULL;
+            name = bo ? string_member(bo, "name") : NULL;
             if (!name || !get_u64_member(bo, "used_length", &has, &value, error) || !has) {
                 if (error && !*error) {
                     g_set_error(error, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE,

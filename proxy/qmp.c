@@ -6,6 +6,8 @@
 
 #include <string.h>
 #include "uri.h"
+#include "vmstate.h"
+#include "wire-limits.h"
 
 /* A QMP reply line longer than this is not something we asked for. */
 #define MP_QMP_MAX_LINE (4u * 1024u * 1024u)
@@ -46,6 +48,12 @@ static JsonNode *read_message(MpQmp *qmp, GError **error)
     if (length > MP_QMP_MAX_LINE) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
                     "QMP: reply of %zu bytes is over the limit", length);
+        return NULL;
+    }
+    /* json-glib recurses per level: a hostile peer must not exhaust the stack */
+    if (!mig_json_nesting_ok(line, length, MIG_LIMIT_JSON_DEPTH)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                    "QMP: a reply nested deeper than %u levels", MIG_LIMIT_JSON_DEPTH);
         return NULL;
     }
     parser = json_parser_new();

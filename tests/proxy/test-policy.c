@@ -102,6 +102,22 @@ static void test_info_ramblock(void)
         "Block Name PSize Offset Used Total\npc.ram 4 KiB 0x0 zz 0x1\n", &error));
 }
 
+/* json-glib recurses per level: deep nesting is refused before it parses
+ * (it crashed on 100,000 levels before the check). */
+static void test_profile_deep_nesting(void)
+{
+    GString *text = g_string_new("{\"migproxy_profile\":1,\"x\":");
+    g_autoptr(GError) error = NULL;
+
+    for (guint i = 0; i < 100000; i++) {
+        g_string_append_c(text, '[');
+    }
+    g_assert_null(mp_facts_from_json(text->str, (gssize)text->len, &error));
+    g_assert_error(error, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE);
+    g_assert_nonnull(strstr(error->message, "nested deeper"));
+    g_string_free(text, TRUE);
+}
+
 static void test_profile_round_trip(void)
 {
     g_autoptr(MpFacts) d = dest_pc();
@@ -379,6 +395,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/policy/info-ramblock", test_info_ramblock);
     g_test_add_func("/policy/profile-round-trip", test_profile_round_trip);
+    g_test_add_func("/policy/profile-deep-nesting", test_profile_deep_nesting);
     g_test_add_func("/policy/equal-accepts", test_equal_accepts);
     g_test_add_func("/policy/ram-size", test_ram_size);
     g_test_add_func("/policy/resizable", test_resizable);
