@@ -8,6 +8,8 @@
 #include <glib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* Optional in a harness, as in libFuzzer. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 static int replay_file(const char *path)
 {
@@ -26,6 +28,10 @@ static int replay_file(const char *path)
 int main(int argc, char **argv)
 {
     int failed = 0, count = 0;
+
+    if (LLVMFuzzerInitialize) {
+        LLVMFuzzerInitialize(&argc, &argv);
+    }
 
     for (int i = 1; i < argc; i++) {
         if (g_file_test(argv[i], G_FILE_TEST_IS_DIR)) {
