@@ -840,13 +840,8 @@ static void check_devices(const MpFacts *src, const MpFacts *dst, MpReport *r)
     }
 }
 
-void mp_check_prefix(const MpFacts *src, const MpFacts *dst,
-                     const MpPolicy *policy, MpReport *report)
+void mp_check_facts(const MpFacts *src, const MpFacts *dst, MpReport *report)
 {
-    if (!check_header(src, report)) {
-        return;
-    }
-    check_prefix_certain(src, report);
     check_machine(src, dst, report);
     check_page_bits(src, dst, report);
     check_announced_caps(src, dst, report);
@@ -855,7 +850,22 @@ void mp_check_prefix(const MpFacts *src, const MpFacts *dst,
     check_devices(src, dst, report);
     check_multifd(src, dst, report);
     check_shared_caps(src, dst, report);
+}
+
+void mp_check_prefix(const MpFacts *src, const MpFacts *dst,
+                     const MpPolicy *policy, MpReport *report)
+{
+    if (!check_header(src, report)) {
+        return;
+    }
+    check_prefix_certain(src, report);
+    mp_check_facts(src, dst, report);
     check_policy(src, policy, report);
+}
+
+bool mp_check_cap_validated(const char *name)
+{
+    return g_strv_contains(validated_caps, name);
 }
 
 /* Sections QEMU registers once per CPU, with the CPU index as instance. */

@@ -67,6 +67,20 @@ void mp_check_prefix(const MpFacts *src, const MpFacts *dst,
                      const MpPolicy *policy, MpReport *report);
 
 /*
+ * The comparisons of mp_check_prefix() that need two sides' facts and
+ * nothing of a live stream (no header, no policy): machine type, page bits,
+ * capabilities, postcopy, RAM blocks, devices, multifd.  `migproxy diff`
+ * uses it on two configurations read from files.
+ */
+void mp_check_facts(const MpFacts *src, const MpFacts *dst, MpReport *report);
+
+/*
+ * Is @name a capability QEMU announces in the stream's configuration
+ * section and checks at the destination (x-ignore-shared, mapped-ram)?
+ */
+bool mp_check_cap_validated(const char *name);
+
+/*
  * Check one device section that arrives after the gate (FULL or START) with
  * @idstr and @instance against what the destination is known to have: its
  * PCI devices (for qdev paths) and its CPU count (for the per-CPU sections

@@ -64,6 +64,18 @@ static const MpFindingCode codes[] = {
     { "device-missing", MP_SEVERITY_ERROR, "the source sends a section the destination's configuration lacks" },
     { "device-version-newer", MP_SEVERITY_ERROR, "a section's version is above the destination's own" },
     { "device-extra", MP_SEVERITY_WARNING, "the destination has a section the source does not send" },
+    /* offline comparison (diff.c) */
+    { "section-version-differs", MP_SEVERITY_INFO, "a section or subsection is older in A than B writes it" },
+    { "device-field-missing", MP_SEVERITY_ERROR, "A sends a field B's description of the same version lacks" },
+    { "device-field-extra", MP_SEVERITY_ERROR, "B's description of the same version has a field A does not send" },
+    { "device-field-differs", MP_SEVERITY_ERROR, "a field's type or size differs at the same version" },
+    { "device-field-length", MP_SEVERITY_WARNING, "an array length or buffer size differs at the same version" },
+    { "device-field-order", MP_SEVERITY_ERROR, "the fields of a section come in another order" },
+    { "subsection-not-shown", MP_SEVERITY_WARNING, "A sends a subsection B's stream does not carry" },
+    { "subsection-extra", MP_SEVERITY_INFO, "B's device sends a subsection A's does not" },
+    { "device-fields-unchecked", MP_SEVERITY_INFO, "device fields that could not be compared" },
+    { "ramblock-page-size-differs", MP_SEVERITY_WARNING, "a RAM block's page size differs (matters under postcopy)" },
+    { "diff-partial", MP_SEVERITY_INFO, "one side is a profile, which lists no device sections" },
     { NULL, 0, NULL },
 };
 

@@ -1,0 +1,176 @@
+/*
+ * vmconfig.c - the facts and device sections of one VM configuration, from
+ * a stream's decoder events or from a profile (see vmconfig.h).
+ *
+ * What a stream tells is taken as the proxy takes it at the gate: only
+ * the first RAM block list counts (a file holds one), and capabilities are
+ * only those the configuration section announces, so caps_complete stays
+ * false and no check reads a missing capability as "off".
+ */
+#include "vmconfig.h"
+
+#include <string.h>
+#include "check.h"
+#include "devices.h"
+
+MpVmConfig *mp_vmconfig_new(MpVmConfigKind kind)
+{
+    MpVmConfig *c = g_new0(MpVmConfig, 1);
+
+    c->kind = kind;
+    c->certain = true;
+    if (kind == MP_VMCONFIG_STREAM) {
+        c->facts = mp_facts_new(MP_FACTS_FROM_STREAM);
+        c->sections = mp_section_list_new();
+        c->vmdesc_text = g_byte_array_new();
+    }
+    return c;
+}
+
+void mp_vmconfig_free(MpVmConfig *config)
+{
+    if (!config) {
+        return;
+    }
+    mp_facts_free(config->facts);
+    if (config->sections) {
+        g_array_free(config->sections, TRUE);
+    }
+    mig_vmstate_desc_free(config->vmdesc);
+    g_free(config->vmdesc_error);
+    if (config->vmdesc_text) {
+        g_byte_array_free(config->vmdesc_text, TRUE);
+    }
+    g_free(config);
+}
+
+const char *mp_vmconfig_kind_name(MpVmConfigKind kind)
+{
+    return kind == MP_VMCONFIG_PROFILE ? "profile" : "stream";
+}
+
+static void on_config(MpFacts *f, const MigConfigEvent *e)
+{
+    f->has_configuration = true;
+    g_free(f->machine);
+    f->machine = g_strdup(e->machine);
+    f->has_page_bits = e->has_page_bits;
+    f->page_bits = e->page_bits;
+    for (guint i = 0; i < e->n_caps; i++) {
+        g_ptr_array_add(f->announced_caps, g_strdup(e->caps[i]));
+        mp_facts_set_cap(f, e->caps[i], true);
+    }
+}
+
+void mp_vmconfig_stream_event(const MigEvent *ev, void *opaque)
+{
+    MpVmConfig *c = opaque;
+    MpFacts *f = c->facts;
+
+    if (!c->ram_list_done && !ev->certain) {
+        f->prefix_certain = false;
+    }
+    switch (ev->type) {
+    case MIG_EV_HEADER:
+        f->has_header = true;
+        f->magic = ev->u.header.magic;
+        f->version = ev->u.header.version;
+        break;
+    case MIG_EV_CONFIGURATION:
+        on_config(f, &ev->u.config);
+        break;
+    case MIG_EV_COMMAND:
+        if (ev->u.command.cmd == MIG_CMD_OPEN_RETURN_PATH) {
+            f->return_path_opened = true;
+        } else if (ev->u.command.cmd == MIG_CMD_POSTCOPY_ADVISE && !f->has_postcopy_advise) {
+            const uint8_t *d = ev->u.command.data;
+
+            f->has_postcopy_advise = true;
+            f->postcopy_advise_length = ev->u.command.length;
+            if (ev->u.command.length == 16) {
+                for (int i = 0; i < 8; i++) {
+                    f->advise_page_summary = f->advise_page_summary << 8 | d[i];
+                    f->advise_target_page_size = f->advise_target_page_size << 8 | d[8 + i];
+                }
+            }
+        }
+        break;
+    case MIG_EV_SECTION:
+        if (ev->u.section.idstr && (ev->u.section.type == QEMU_VM_SECTION_START ||
+                                    ev->u.section.type == QEMU_VM_SECTION_FULL)) {
+            mp_section_list_add(c->sections, ev->u.section.idstr, ev->u.section.instance_id,
+                                ev->u.section.version_id, ev->u.section.section_id,
+                                ev->u.section.type);
+        }
+        break;
+    case MIG_EV_RAM_TOTAL:
+        if (!c->ram_list_done) {
+            f->has_ram_total = true;
+            f->ram_total = ev->u.ram_total.total;
+        }
+        break;
+    case MIG_EV_RAMBLOCK:
+        if (!c->ram_list_done) {
+            MpRamBlock *rb = mp_facts_add_ramblock(f, ev->u.ramblock.idstr,
+                                                   ev->u.ramblock.used_length);
+
+            rb->has_page_size = ev->u.ramblock.has_page_size;
+            rb->page_size = ev->u.ramblock.page_size;
+            rb->has_addr = ev->u.ramblock.has_addr;
+            rb->addr = ev->u.ramblock.addr;
+        }
+        break;
+    case MIG_EV_RAMBLOCK_LIST_END:
+        if (!c->ram_list_done) {
+            f->ramblocks_complete = true;
+            c->ram_list_done = true;
+        }
+        break;
+    case MIG_EV_EOF:
+        c->has_eof = true;
+        break;
+    case MIG_EV_VMDESC:
+        /* the decoder hands over at most MIG_LIMIT_VMDESC bytes */
+        g_byte_array_set_size(c->vmdesc_text, 0);
+        g_byte_array_append(c->vmdesc_text, (const guint8 *)ev->u.vmdesc.json,
+                            ev->u.vmdesc.length);
+        break;
+    default:
+        break;
+    }
+}
+
+void mp_vmconfig_stream_done(MpVmConfig *config)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (!config->vmdesc_text || !config->vmdesc_text->len || config->vmdesc) {
+        return;
+    }
+    config->vmdesc = mig_vmstate_desc_parse((const char *)config->vmdesc_text->data,
+                                            config->vmdesc_text->len, &err);
+    if (!config->vmdesc) {
+        g_free(config->vmdesc_error);
+        config->vmdesc_error = g_strdup(err->message);
+    }
+}
+
+MpVmConfig *mp_vmconfig_from_profile(const char *text, gssize length, GError **error)
+{
+    g_autoptr(MpVmConfig) c = mp_vmconfig_new(MP_VMCONFIG_PROFILE);
+    g_autoptr(GList) names = NULL;
+
+    c->facts = mp_facts_from_json(text, length, error);
+    if (!c->facts) {
+        return NULL;
+    }
+    names = g_list_sort(g_hash_table_get_keys(c->facts->caps), (GCompareFunc)strcmp);
+    for (GList *l = names; l; l = l->next) {
+        bool on = false;
+
+        if (mp_check_cap_validated(l->data) && mp_facts_get_cap(c->facts, l->data, &on) && on) {
+            g_ptr_array_add(c->facts->announced_caps, g_strdup(l->data));
+        }
+    }
+    return g_steal_pointer(&c);
+}
