@@ -1,6 +1,7 @@
 /*
  * main.c - the migproxy command: the daemon (`migproxy --listen ...`) and
- * `migproxy probe --qmp ADDR`, which writes a destination profile.
+ * `migproxy probe --qmp ADDR`, which writes a destination profile, and the
+ * offline subcommands `diff` and `check` (offline.c).
  * Exit status: 0 completed (or probe written, or a dry run that would
  * accept), 1 rejected, 2 usage or I/O error or a migration that failed
  * after the gate.
@@ -14,6 +15,7 @@
 #include "check.h"
 #include "events.h"
 #include "facts.h"
+#include "offline.h"
 #include "proxy.h"
 #include "qmp.h"
 
@@ -124,9 +126,17 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "probe") == 0) {
         return run_probe(argc - 1, argv + 1);
     }
+    if (argc > 1 && strcmp(argv[1], "diff") == 0) {
+        return mp_offline_diff(argc - 1, argv + 1);
+    }
+    if (argc > 1 && strcmp(argv[1], "check") == 0) {
+        return mp_offline_check(argc - 1, argv + 1);
+    }
     ctx = g_option_context_new("- gate QEMU live migrations between two VMMs");
     g_option_context_set_description(ctx,
-        "Also: migproxy probe --qmp ADDR [--output FILE]   write a destination profile\n");
+        "Also: migproxy probe --qmp ADDR [--output FILE]   write a destination profile\n"
+        "      migproxy diff [--json] A B   compare two streams or profiles\n"
+        "      migproxy check FILE --dest-qmp ADDR|--dest-profile FILE   can FILE be restored there\n");
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         fprintf(stderr, "migproxy: %s\n", error->message);

@@ -1,0 +1,399 @@
+/*
+ * offline.c - `migproxy diff A B` and `migproxy check FILE`: read stream
+ * files and profiles, hand them to the policy (diff.c, check.c) and print
+ * what it found.  The only part of either command that does I/O.
+ *
+ * An input's kind is taken from its first bytes: QEMU's magic "QEVM" is a
+ * stream, '{' a profile; anything else goes to the decoder, which says
+ * what it found and at which offset.  A directory is refused: it would be
+ * a capture of a proxied migration (recorded connections), a third kind
+ * that policy/vmconfig.h leaves room for but that nothing writes yet.
+ */
+#include "offline.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <json-glib/json-glib.h>
+
+#include "check.h"
+#include "decoder.h"
+#include "devices.h"
+#include "diff.h"
+#include "qmp.h"
+#include "vmconfig.h"
+
+/* A profile is a few KiB; refuse to read a large file as one. */
+#define OFFLINE_PROFILE_MAX (4u << 20)
+#define OFFLINE_CHUNK (256u << 10)
+
+/* All of @fd into @dec, then finish.  FALSE with @error (offset in it). */
+static bool decode_stream(int fd, const char *path, MpVmConfig *c, GError **error)
+{
+    MigDecoderConfig cfg = { .channel = MIG_CHANNEL_MAIN, .target_page_size = 4096 };
+    MigDecoder *dec = mig_decoder_new(&cfg, mp_vmconfig_stream_event, c);
+    uint8_t *buf = g_malloc(OFFLINE_CHUNK);
+    g_autoptr(GError) local = NULL;
+    bool ok;
+
+    for (;;) {
+        ssize_t n = read(fd, buf, OFFLINE_CHUNK);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                        "%s: read error after %" G_GUINT64_FORMAT " bytes: %s", path,
+                        mig_decoder_offset(dec), g_strerror(errno));
+            ok = false;
+            break;
+        }
+        if (n == 0) {
+            ok = mig_decoder_finish(dec, &local);
+            break;
+        }
+        if (!mig_decoder_feed(dec, buf, (size_t)n, &local)) {
+            ok = false;
+            break;
+        }
+    }
+    if (local) {
+        g_set_error(error, local->domain, local->code,
+                    "%s: not a stream migproxy can read: %s", path, local->message);
+    }
+    c->certain = mig_decoder_certain(dec);
+    g_free(buf);
+    mig_decoder_free(dec);
+    if (ok) {
+        mp_vmconfig_stream_done(c);
+    }
+    return ok;
+}
+
+/* A stream file or a profile at @path; NULL with @error. */
+static MpVmConfig *load_input(const char *path, GError **error)
+{
+    struct stat st;
+    char first = 0;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    MpVmConfig *c = NULL;
+
+    if (fd < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: %s", path,
+                    g_strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_IS_DIRECTORY,
+                    "%s: a directory (captures of proxied migrations are not read yet; "
+                    "give a stream file or a profile)", path);
+        close(fd);
+        return NULL;
+    }
+    do {
+        n = pread(fd, &first, 1, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: %s", path,
+                    g_strerror(errno));
+    } else if (n == 1 && (first == '{' || first == ' ' || first == '\n')) {
+        g_autofree char *text = NULL;
+        gsize length = 0;
+
+        if (st.st_size > (off_t)OFFLINE_PROFILE_MAX) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                        "%s: starts like a profile but is over %u bytes", path,
+                        OFFLINE_PROFILE_MAX);
+        } else if (g_file_get_contents(path, &text, &length, error)) {
+            g_autoptr(GError) local = NULL;
+
+            c = mp_vmconfig_from_profile(text, (gssize)length, &local);
+            if (!c) {
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                            "%s: %s", path, local->message);
+            }
+        }
+    } else {
+        c = mp_vmconfig_new(MP_VMCONFIG_STREAM);
+        if (!decode_stream(fd, path, c, error)) {
+            g_clear_pointer(&c, mp_vmconfig_free);
+        }
+    }
+    close(fd);
+    return c;
+}
+
+/* One line saying what an input is. */
+static char *describe(const MpVmConfig *c)
+{
+    const MpFacts *f = c->facts;
+    GString *s = g_string_new(mp_vmconfig_kind_name(c->kind));
+
+    g_string_append_printf(s, ", machine %s", f->machine ? f->machine : "unknown");
+    g_string_append_printf(s, ", %u RAM block(s)", f->ramblocks->len);
+    if (c->sections) {
+        g_string_append_printf(s, ", %u section(s)", c->sections->len);
+        g_string_append(s, c->vmdesc ? ", VMDESCRIPTION" : ", no VMDESCRIPTION");
+    }
+    return g_string_free(s, FALSE);
+}
+
+static void add_nullable(JsonBuilder *b, const char *name, const char *value)
+{
+    json_builder_set_member_name(b, name);
+    if (value) {
+        json_builder_add_string_value(b, value);
+    } else {
+        json_builder_add_null_value(b);
+    }
+}
+
+static void add_input(JsonBuilder *b, const char *member, const char *path,
+                      const MpVmConfig *c)
+{
+    json_builder_set_member_name(b, member);
+    json_builder_begin_object(b);
+    add_nullable(b, "path", path);
+    add_nullable(b, "kind", c ? mp_vmconfig_kind_name(c->kind) : "qmp");
+    if (c) {
+        add_nullable(b, "machine", c->facts->machine);
+        json_builder_set_member_name(b, "sections");
+        if (c->sections) {
+            json_builder_add_int_value(b, c->sections->len);
+        } else {
+            json_builder_add_null_value(b);
+        }
+        json_builder_set_member_name(b, "vmdescription");
+        json_builder_add_boolean_value(b, c->vmdesc != NULL);
+    }
+    json_builder_end_object(b);
+}
+
+typedef struct {
+    const char *what;           /* "diff" or "check" */
+    const char *src_label, *dst_label;   /* "A"/"B", or "file"/"destination" */
+    const char *src_member, *dst_member; /* JSON names of the two values */
+    const char *src_path, *dst_path;
+    const MpVmConfig *src, *dst;         /* dst NULL for --dest-qmp */
+} Output;
+
+static int print_report(const Output *o, const MpReport *r, bool json)
+{
+    bool ok = mp_report_verdict(r) == MP_VERDICT_ACCEPT;
+    guint errors = mp_report_count_severity(r, MP_SEVERITY_ERROR);
+    guint warnings = mp_report_count_severity(r, MP_SEVERITY_WARNING);
+    guint infos = mp_report_count_severity(r, MP_SEVERITY_INFO);
+
+    if (json) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autoptr(JsonNode) root = NULL;
+        g_autofree char *text = NULL;
+
+        json_builder_begin_object(b);
+        add_input(b, o->src_member, o->src_path, o->src);
+        add_input(b, o->dst_member, o->dst_path, o->dst);
+        json_builder_set_member_name(b, "compatible");
+        json_builder_add_boolean_value(b, ok);
+        add_nullable(b, "verdict", mp_verdict_name(mp_report_verdict(r)));
+        json_builder_set_member_name(b, "errors");
+        json_builder_add_int_value(b, errors);
+        json_builder_set_member_name(b, "warnings");
+        json_builder_add_int_value(b, warnings);
+        json_builder_set_member_name(b, "findings");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < mp_report_count(r); i++) {
+            const MpFinding *f = mp_report_get(r, i);
+
+            json_builder_begin_object(b);
+            add_nullable(b, "code", f->code);
+            add_nullable(b, "severity", mp_severity_name(f->severity));
+            add_nullable(b, "subject", f->subject);
+            add_nullable(b, o->src_member, f->source);
+            add_nullable(b, o->dst_member, f->destination);
+            add_nullable(b, "message", f->message);
+            add_nullable(b, "hint", f->hint);
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+        root = json_builder_get_root(b);
+        json_generator_set_root(gen, root);
+        json_generator_set_pretty(gen, TRUE);
+        text = json_generator_to_data(gen, NULL);
+        printf("%s\n", text);
+        return ok ? 0 : 1;
+    }
+    {
+        g_autofree char *ds = o->src ? describe(o->src) : NULL;
+        g_autofree char *dd = o->dst ? describe(o->dst) : g_strdup("QMP");
+
+        printf("%s: %s (%s)\n", o->src_label, o->src_path, ds);
+        printf("%s: %s (%s)\n", o->dst_label, o->dst_path, dd);
+    }
+    for (guint i = 0; i < mp_report_count(r); i++) {
+        const MpFinding *f = mp_report_get(r, i);
+
+        printf("%-7s %s: %s\n", mp_severity_name(f->severity), f->code,
+               f->subject ? f->subject : "");
+        if (f->source || f->destination) {
+            printf("        %s: %s\n        %s: %s\n", o->src_label,
+                   f->source ? f->source : "-", o->dst_label,
+                   f->destination ? f->destination : "-");
+        }
+        printf("        %s\n", f->message);
+        if (f->hint) {
+            printf("        hint: %s\n", f->hint);
+        }
+    }
+    printf("%s: %u error(s), %u warning(s), %u note(s)\n",
+           ok ? (strcmp(o->what, "diff") ? "can be restored" : "compatible")
+              : (strcmp(o->what, "diff") ? "cannot be restored" : "not compatible"),
+           errors, warnings, infos);
+    return ok ? 0 : 1;
+}
+
+int mp_offline_diff(int argc, char **argv)
+{
+    gboolean json = FALSE;
+    GOptionEntry entries[] = {
+        { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "one JSON object", NULL },
+        { NULL, 0, 0, 0, NULL, NULL, NULL },
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new(
+        "A B - every difference that matters for migrating from A to B");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(MpVmConfig) a = NULL;
+    g_autoptr(MpVmConfig) b = NULL;
+    g_autoptr(MpReport) report = NULL;
+    Output o = { .what = "diff", .src_label = "A", .dst_label = "B",
+                 .src_member = "a", .dst_member = "b" };
+
+    g_option_context_set_description(ctx,
+        "A and B are stream files (migrate \"exec:cat > FILE\", file:, mapped-ram) or\n"
+        "profiles (migproxy probe).  A is the source side, B the destination side.\n"
+        "Exit status: 0 compatible, 1 not, 2 usage, I/O or an input that does not decode.\n");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &error) || argc != 3) {
+        fprintf(stderr, "migproxy diff: %s\n", error ? error->message
+                : "usage: migproxy diff [--json] A B");
+        return 2;
+    }
+    if (!(a = load_input(argv[1], &error)) || !(b = load_input(argv[2], &error))) {
+        fprintf(stderr, "migproxy diff: %s\n", error->message);
+        return 2;
+    }
+    report = mp_report_new();
+    mp_diff_configs(report, a, b);
+    o.src_path = argv[1];
+    o.dst_path = argv[2];
+    o.src = a;
+    o.dst = b;
+    return print_report(&o, report, json);
+}
+
+int mp_offline_check(int argc, char **argv)
+{
+    gboolean json = FALSE;
+    g_autofree char *dest_qmp = NULL;
+    g_autofree char *dest_profile = NULL;
+    g_autofree char *policy_file = NULL;
+    gint timeout = 5;
+    GOptionEntry entries[] = {
+        { "dest-qmp", 0, 0, G_OPTION_ARG_STRING, &dest_qmp,
+          "QMP of the destination that would restore the file", "ADDR" },
+        { "dest-profile", 0, 0, G_OPTION_ARG_FILENAME, &dest_profile,
+          "the destination's profile (migproxy probe)", "FILE" },
+        { "policy", 0, 0, G_OPTION_ARG_FILENAME, &policy_file,
+          "the operator's rules, as for the proxy", "FILE" },
+        { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout, "seconds for each QMP step (default 5)",
+          "S" },
+        { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "one JSON object", NULL },
+        { NULL, 0, 0, 0, NULL, NULL, NULL },
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new(
+        "FILE - can this saved VM be restored on that destination?");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(MpVmConfig) file = NULL;
+    g_autoptr(MpVmConfig) dst = NULL;
+    g_autoptr(MpFacts) qmp_facts = NULL;
+    g_autoptr(MpPolicy) policy = NULL;
+    g_autoptr(MpReport) report = NULL;
+    g_autoptr(GHashTable) done = NULL;
+    const MpFacts *dst_facts;
+    Output o = { .what = "check", .src_label = "file", .dst_label = "destination",
+                 .src_member = "file", .dst_member = "destination" };
+
+    g_option_context_set_description(ctx,
+        "FILE is a stream written with migrate \"exec:cat > FILE\" or file:FILE (mapped-ram\n"
+        "files of QEMU 9.0+ included).  The checks are the proxy's gate checks.\n"
+        "Exit status: 0 can be restored, 1 cannot, 2 usage, I/O or a file that does not "
+        "decode.\n");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &error) || argc != 2 ||
+        !dest_qmp == !dest_profile || timeout <= 0) {
+        fprintf(stderr, "migproxy check: %s\n", error ? error->message
+                : "usage: migproxy check FILE (--dest-qmp ADDR | --dest-profile FILE) "
+                  "[--policy FILE] [--json]");
+        return 2;
+    }
+    if (policy_file && !(policy = mp_policy_load_file(policy_file, &error))) {
+        fprintf(stderr, "migproxy check: --policy %s: %s\n", policy_file, error->message);
+        return 2;
+    }
+    if (!(file = load_input(argv[1], &error))) {
+        fprintf(stderr, "migproxy check: %s\n", error->message);
+        return 2;
+    }
+    if (file->kind != MP_VMCONFIG_STREAM) {
+        fprintf(stderr, "migproxy check: %s is a profile, not a saved VM (compare two "
+                "configurations with migproxy diff)\n", argv[1]);
+        return 2;
+    }
+    if (dest_profile) {
+        if (!(dst = load_input(dest_profile, &error))) {
+            fprintf(stderr, "migproxy check: --dest-profile %s\n", error->message);
+            return 2;
+        }
+        if (dst->kind != MP_VMCONFIG_PROFILE) {
+            fprintf(stderr, "migproxy check: --dest-profile %s is a stream, not a profile "
+                    "(compare two streams with migproxy diff)\n", dest_profile);
+            return 2;
+        }
+        dst_facts = dst->facts;
+    } else {
+        g_autoptr(MpQmp) qmp = mp_qmp_connect(dest_qmp, (guint)timeout, &error);
+
+        if (qmp) {
+            qmp_facts = mp_qmp_probe(qmp, MP_FACTS_FROM_QMP, &error);
+        }
+        if (!qmp_facts) {
+            fprintf(stderr, "migproxy check: --dest-qmp %s: %s\n", dest_qmp, error->message);
+            return 2;
+        }
+        dst_facts = qmp_facts;
+    }
+    report = mp_policy_new_report(policy);
+    mp_check_prefix(file->facts, dst_facts, policy, report);
+    /* the device sections, which the proxy meets only after all of RAM */
+    done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    for (guint i = 0; i < file->sections->len; i++) {
+        const MpSectionRef *s = &g_array_index(file->sections, MpSectionRef, i);
+        g_autofree char *where = g_strdup_printf("section %u of the file", s->section_id);
+
+        if (g_hash_table_add(done, g_strdup_printf("%u:%s", s->instance, s->idstr))) {
+            mp_check_late_section(dst_facts, s->idstr, s->instance, file->certain, where,
+                                  report);
+        }
+    }
+    o.src_path = argv[1];
+    o.dst_path = dest_profile ? dest_profile : dest_qmp;
+    o.src = file;
+    o.dst = dst;
+    return print_report(&o, report, json);
+}
