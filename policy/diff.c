@@ -91,7 +91,7 @@ static char *field_text(JsonObject *f)
     GString *s = g_string_new(type ? type : "?");
 
     if (int_member(f, "size", &size)) {
-        g_string_append_printf(s, ", %" G_GINT64_FORMAT " bytes", size);
+        g_string_append_printf(s, ", %" G_GINT64_FORMAT " byte%s", size, size == 1 ? "" : "s");
     }
     if (int_member(f, "array_len", &len)) {
         g_string_append_printf(s, " x %" G_GINT64_FORMAT, len);
@@ -258,7 +258,7 @@ static void compare_subsections(FieldCtx *c, JsonArray *sa, JsonArray *sb, const
         if (!name) {
             continue;
         }
-        p = g_strdup_printf("%s/%s", path, name);
+        p = g_strdup_printf("%s:%s", path, name);
         t = find_subsection(sb, name);
         int_member(s, "version", &va);
         c->compared++;
@@ -302,7 +302,7 @@ static void compare_subsections(FieldCtx *c, JsonArray *sa, JsonArray *sb, const
         if (!name || find_subsection(sa, name)) {
             continue;
         }
-        p = g_strdup_printf("%s/%s", path, name);
+        p = g_strdup_printf("%s:%s", path, name);
         mp_report_add(c->report, "subsection-extra", p, NULL, "sent", NULL,
                       "%s: B's device sent this subsection, A's does not need it: B keeps "
                       "its own state for it", p);
