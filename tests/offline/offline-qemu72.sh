@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# offline-qemu72.sh - migproxy diff and check on real QEMU 7.2
+# configurations, each started with -S and migrated to a file: the same
+# configuration twice (no difference), pc against q35, a virtio-rng on one
+# side, -smp 2 against 1, -m 128M against 64M, a stream against a profile
+# (migproxy probe) and check --dest-qmp against a waiting destination.  The
+# values in the findings are compared with what QEMU says over QMP, and one
+# verdict with what a real destination does with the stream.
+. "$(dirname "$0")/offline-functions.sh"
+require_migproxy
+require_qemu_version 7.2
+migtest_init
+
+base=(-M pc -m 64M)
+save_config pc "${base[@]}"
+save_config same "${base[@]}"
+save_config q35 -M q35 -m 64M
+qemu_start rng -S "${base[@]}" -device virtio-rng-pci,id=rng0
+rngaddr=$(qmp rng query-pci | jq -r '
+    def hex2: [(. / 16 | floor), (. % 16)] | map("0123456789abcdef"[.:.+1]) | add;
+    [.[] | .bus as $b | .devices[] | select(.qdev_id == "rng0")
+     | "0000:\($b | hex2):\(.slot | hex2).\(.function)/virtio-rng"][0]')
+pcmachine=$(resolve_machine rng pc)
+q35machine=$(resolve_machine rng q35)
+migrate_to_file rng "$TESTDIR/rng.mig"
+qemu_stop rng
+save_config smp2 "${base[@]}" -smp 2
+save_config m128 -M pc -m 128M
+T=$TESTDIR
+
+# the same configuration twice
+run_offline "$T/same.json" diff --json "$T/pc.mig" "$T/same.mig"
+check_eq "same configuration: exit 0" "$RC" 0
+check_eq "same configuration: no differences at all" "$(findings "$T/same.json")" '[]'
+check_jq "same configuration: both carry a VMDESCRIPTION, so fields were compared" \
+    "$T/same.json" '.a.vmdescription and .b.vmdescription and .compatible'
+run_offline "$T/same.txt" diff "$T/pc.mig" "$T/same.mig"
+check_eq "same configuration, text: exit 0" "$RC" 0
+check_eq "text verdict" "\"$(tail -1 "$T/same.txt")\"" \
+    '"compatible: 0 error(s), 0 warning(s), 0 note(s)"'
+
+# pc against q35
+run_offline "$T/q35.json" diff --json "$T/pc.mig" "$T/q35.mig"
+check_eq "pc -> q35: exit 1" "$RC" 1
+check_eq "machine types as query-machines resolves pc and q35" \
+    "$(jq -c '[.findings[] | select(.code == "machine-type") | [.a, .b]]' "$T/q35.json")" \
+    "$(jq -cn --arg a "$pcmachine" --arg b "$q35machine" '[[$a, $b]]')"
+check_jq "pc -> q35: the i440FX host bridge and PIIX3 are missing at the destination" \
+    "$T/q35.json" '[.findings[] | select(.code == "device-missing") | .subject]
+                   | index("0000:00:00.0/I440FX") != null and index("0000:00:01.0/PIIX3") != null'
+check_jq "pc -> q35: the ICH9 LPC is extra at the destination" "$T/q35.json" \
+    '[.findings[] | select(.code == "device-extra") | .subject] | index("0000:00:1f.0/ICH9LPC") != null'
+run_offline "$T/q35.txt" diff "$T/pc.mig" "$T/q35.mig"
+check_eq "pc -> q35, text: exit 1" "$RC" 1
+check_eq "text names the field and both values" \
+    "$(grep -A2 '^error   machine-type: machine type$' "$T/q35.txt" | tail -2 | tr -s ' ' | jq -Rsc 'split("\n") | map(select(length > 0))')" \
+    "$(jq -cn --arg a "$pcmachine" --arg b "$q35machine" '[" A: \($a)", " B: \($b)"]')"
+
+# a device on one side only
+run_offline "$T/rng.json" diff --json "$T/rng.mig" "$T/pc.mig"
+check_eq "virtio-rng only at the source: exit 1" "$RC" 1
+check_eq "device-missing: exactly the rng, at its query-pci address" \
+    "$(findings "$T/rng.json")" "$(jq -cn --arg r "$rngaddr" '["device-missing \($r)"]')"
+run_offline "$T/rng-rev.json" diff --json "$T/pc.mig" "$T/rng.mig"
+check_eq "virtio-rng only at the destination: exit 0" "$RC" 0
+check_eq "device-extra: exactly the rng" \
+    "$(findings "$T/rng-rev.json")" "$(jq -cn --arg r "$rngaddr" '["device-extra \($r)"]')"
+
+# -smp 2 against -smp 1
+run_offline "$T/smp.json" diff --json "$T/smp2.mig" "$T/pc.mig"
+check_eq "-smp 2 -> -smp 1: exit 1" "$RC" 1
+check_eq "-smp 2 -> -smp 1: vCPU 1's three sections are missing" "$(findings "$T/smp.json")" \
+    '["device-missing apic instance 1","device-missing cpu instance 1","device-missing cpu_common instance 1"]'
+
+# -m 128M against 64M
+run_offline "$T/mem.json" diff --json "$T/m128.mig" "$T/pc.mig"
+check_eq "-m 128M -> -m 64M: exit 1" "$RC" 1
+check_eq "-m 128M -> -m 64M: pc.ram's lengths" \
+    "$(jq -c '[.findings[] | [.code, .subject, .a, .b]]' "$T/mem.json")" \
+    '[["ramblock-size","pc.ram","128 MiB (0x8000000)","64 MiB (0x4000000)"]]'
+
+# a destination waiting with -incoming: its profile, and check --dest-qmp
+qemu_start dst "${base[@]}" -incoming defer
+"$MIGPROXY" probe --qmp "unix:$T/dst.qmp" -o "$T/dst.profile" || die "migproxy probe failed"
+run_offline "$T/prof-same.json" diff --json "$T/pc.mig" "$T/dst.profile"
+check_eq "stream against the profile of the same configuration: exit 0" "$RC" 0
+check_eq "no error or warning, only what a profile cannot show" \
+    "$(jq -c '[.findings[] | select(.severity != "info")]' "$T/prof-same.json")" '[]'
+check_jq "the profile side says it lists no sections" "$T/prof-same.json" \
+    '[.findings[] | .code] | index("diff-partial") != null'
+run_offline "$T/prof-smp.json" diff --json "$T/smp2.mig" "$T/dst.profile"
+check_eq "-smp 2 stream against a 1-CPU profile: exit 1" "$RC" 1
+check_eq "the profile's CPU count ($(jq .cpus "$T/dst.profile")) finds vCPU 1's sections" \
+    "$(jq -c '[.findings[] | select(.severity == "error") | "\(.code) \(.subject) \(.a)"] | sort' "$T/prof-smp.json")" \
+    '["section-unknown-late apic CPU 1","section-unknown-late cpu CPU 1","section-unknown-late cpu_common CPU 1"]'
+run_offline "$T/prof-rng.json" diff --json "$T/rng.mig" "$T/dst.profile"
+check_eq "rng stream against the profile: exit 1" "$RC" 1
+check_eq "the profile's PCI devices find the rng" \
+    "$(jq -c '[.findings[] | select(.severity == "error") | .subject]' "$T/prof-rng.json")" \
+    "$(jq -cn --arg r "$rngaddr" '[$r]')"
+
+run_offline "$T/check-ok.json" check --json "$T/pc.mig" --dest-qmp "unix:$T/dst.qmp"
+check_eq "check --dest-qmp, same configuration: exit 0" "$RC" 0
+check_jq "verdict accept" "$T/check-ok.json" '.verdict == "accept"'
+run_offline "$T/check-mem.json" check --json "$T/m128.mig" --dest-qmp "unix:$T/dst.qmp"
+check_eq "check --dest-qmp, a 128M file on a 64M destination: exit 1" "$RC" 1
+check_eq "ramblock-size on pc.ram, the file's and the destination's lengths" \
+    "$(jq -c '[.findings[] | select(.severity == "error") | [.code, .subject, .file, .destination]]' "$T/check-mem.json")" \
+    '[["ramblock-size","pc.ram","128 MiB (0x8000000)","64 MiB (0x4000000)"]]'
+
+# QEMU's own verdict on the same file: the waiting destination loads it.
+qmp dst migrate-incoming "{\"uri\":\"exec:cat $T/m128.mig\"}" >/dev/null ||
+    die "migrate-incoming failed"
+dstpid=$(cat "$T/dst.pid")
+for ((n = 0; n < 300; n++)); do
+    kill -0 "$dstpid" 2>/dev/null || break
+    [ "$(ps -o stat= -p "$dstpid" 2>/dev/null | cut -c1)" = Z ] && break
+    sleep 0.1
+done
+qemu_stop dst
+log "QEMU said: $(grep -m1 'pc.ram' "$T/dst.log")"
+check_jq "QEMU refused the file over pc.ram's length too" "$T/check-mem.json" \
+    '$said | test("pc.ram") and test("0x8000000")' --arg said "$(grep -m1 'pc.ram' "$T/dst.log")"
+finish
