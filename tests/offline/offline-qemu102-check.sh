@@ -4,9 +4,9 @@
 # multifd) against profiles written here from what QEMU said about the
 # source (facts.json: command line, capabilities, info ramblock): the
 # source's own configuration can restore them; a 128 MiB destination
-# cannot, which QEMU 10.2 does not notice when it loads a mapped-ram file
-# (it loads a 64 MiB guest's file into 128 MiB without a word); neither can
-# a destination without mapped-ram or of another machine type.
+# cannot (QEMU 10.2 is reported to load a 64 MiB guest's mapped-ram file
+# into 128 MiB without a word; no 10.2 here to confirm it), nor can a
+# destination without mapped-ram or of another machine type.
 . "$(dirname "$0")/offline-functions.sh"
 require_migproxy
 migtest_init
