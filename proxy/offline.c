@@ -25,6 +25,7 @@
 #include "diff.h"
 #include "qmp.h"
 #include "vmconfig.h"
+#include "vmstate-dump.h"
 
 /* A profile is a few KiB; refuse to read a large file as one. */
 #define OFFLINE_PROFILE_MAX (4u << 20)
@@ -258,11 +259,40 @@ static int print_report(const Output *o, const MpReport *r, bool json)
     return ok ? 0 : 1;
 }
 
+/*
+ * --dest-vmstate: @src's section versions and subsections against the
+ * destination binary's -dump-vmstate (devices.c), which shows the range
+ * of versions it loads where a stream shows only the one it writes.
+ */
+static bool check_dest_vmstate(const char *what, const char *path, const MpVmConfig *src,
+                               MpReport *report)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(MpVmstateDump) dump = NULL;
+
+    if (!path || !src->sections) {
+        return true;
+    }
+    dump = mp_vmstate_dump_load(path, &error);
+    if (!dump) {
+        fprintf(stderr, "migproxy %s: --dest-vmstate %s: %s\n", what, path, error->message);
+        return false;
+    }
+    mp_check_section_versions(report, src->sections, dump);
+    if (src->vmdesc) {
+        mp_check_subsections(report, src->sections, src->vmdesc, dump);
+    }
+    return true;
+}
+
 int mp_offline_diff(int argc, char **argv)
 {
     gboolean json = FALSE;
+    g_autofree char *dest_vmstate = NULL;
     GOptionEntry entries[] = {
         { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "one JSON object", NULL },
+        { "dest-vmstate", 0, 0, G_OPTION_ARG_FILENAME, &dest_vmstate,
+          "also check A's section versions against B's binary (-dump-vmstate FILE)", "FILE" },
         { NULL, 0, 0, 0, NULL, NULL, NULL },
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new(
@@ -281,7 +311,7 @@ int mp_offline_diff(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &error) || argc != 3) {
         fprintf(stderr, "migproxy diff: %s\n", error ? error->message
-                : "usage: migproxy diff [--json] A B");
+                : "usage: migproxy diff [--json] [--dest-vmstate FILE] A B");
         return 2;
     }
     if (!(a = load_input(argv[1], &error)) || !(b = load_input(argv[2], &error))) {
@@ -290,6 +320,9 @@ int mp_offline_diff(int argc, char **argv)
     }
     report = mp_report_new();
     mp_diff_configs(report, a, b);
+    if (!check_dest_vmstate("diff", dest_vmstate, a, report)) {
+        return 2;
+    }
     o.src_path = argv[1];
     o.dst_path = argv[2];
     o.src = a;
@@ -303,6 +336,7 @@ int mp_offline_check(int argc, char **argv)
     g_autofree char *dest_qmp = NULL;
     g_autofree char *dest_profile = NULL;
     g_autofree char *policy_file = NULL;
+    g_autofree char *dest_vmstate = NULL;
     gint timeout = 5;
     GOptionEntry entries[] = {
         { "dest-qmp", 0, 0, G_OPTION_ARG_STRING, &dest_qmp,
@@ -311,6 +345,8 @@ int mp_offline_check(int argc, char **argv)
           "the destination's profile (migproxy probe)", "FILE" },
         { "policy", 0, 0, G_OPTION_ARG_FILENAME, &policy_file,
           "the operator's rules, as for the proxy", "FILE" },
+        { "dest-vmstate", 0, 0, G_OPTION_ARG_FILENAME, &dest_vmstate,
+          "also check section versions against the destination's -dump-vmstate FILE", "FILE" },
         { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout, "seconds for each QMP step (default 5)",
           "S" },
         { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "one JSON object", NULL },
@@ -339,7 +375,7 @@ int mp_offline_check(int argc, char **argv)
         !dest_qmp == !dest_profile || timeout <= 0) {
         fprintf(stderr, "migproxy check: %s\n", error ? error->message
                 : "usage: migproxy check FILE (--dest-qmp ADDR | --dest-profile FILE) "
-                  "[--policy FILE] [--json]");
+                  "[--policy FILE] [--dest-vmstate FILE] [--json]");
         return 2;
     }
     if (policy_file && !(policy = mp_policy_load_file(policy_file, &error))) {
@@ -390,6 +426,9 @@ int mp_offline_check(int argc, char **argv)
             mp_check_late_section(dst_facts, s->idstr, s->instance, file->certain, where,
                                   report);
         }
+    }
+    if (!check_dest_vmstate("check", dest_vmstate, file, report)) {
+        return 2;
     }
     o.src_path = argv[1];
     o.dst_path = dest_profile ? dest_profile : dest_qmp;

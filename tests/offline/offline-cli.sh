@@ -66,6 +66,10 @@ expect_error check-two-dests "usage: migproxy check" \
     check "$good" --dest-qmp unix:/nonexistent --dest-profile "$T/foreign.json"
 expect_error check-dead-qmp "^migproxy check: --dest-qmp unix:$T/none.qmp: " \
     check "$good" --dest-qmp "unix:$T/none.qmp" --timeout 1
+printf '{"migproxy_profile": 1, "parameters": {}, "capabilities": {}, "ramblocks": []}\n' \
+    >"$T/minimal.profile"
+expect_error check-bad-dest-vmstate "^migproxy check: --dest-vmstate $T/garbage: " \
+    check "$good" --dest-profile "$T/minimal.profile" --dest-vmstate "$T/garbage"
 expect_error check-stream-as-profile "is a stream, not a profile" \
     check "$good" --dest-profile "$good"
 finish

@@ -99,6 +99,29 @@ check_eq "the profile's PCI devices find the rng" \
     "$(jq -c '[.findings[] | select(.severity == "error") | .subject]' "$T/prof-rng.json")" \
     "$(jq -cn --arg r "$rngaddr" '[$r]')"
 
+# --dest-vmstate: the destination binary's own descriptions, as written,
+# then edited to load neither the rtc's version nor a fw_cfg subsection.
+timeout 60 "$QEMU" -nodefaults -display none -M pc -dump-vmstate "$T/pc.dump" </dev/null ||
+    die "-dump-vmstate failed"
+jq '(.[] | objects | .Description? | objects | select(.name == "mc146818rtc")) |= (.version_id = 2)
+    | (.[] | objects | .Description? | objects | select(.name == "fw_cfg") | .Subsections)
+      |= map(select(.name != "fw_cfg/acpi_mr"))' "$T/pc.dump" >"$T/edited.dump" ||
+    die "cannot edit the dump"
+run_offline "$T/vmstate.json" check --json "$T/pc.mig" --dest-profile "$T/dst.profile" \
+    --dest-vmstate "$T/pc.dump"
+check_eq "check --dest-vmstate with the binary's own dump: exit 0" "$RC" 0
+check_eq "only notes: what the dump does not describe" \
+    "$(jq -c '[.findings[] | select(.severity != "info") | .code]' "$T/vmstate.json")" '[]'
+check_jq "the CPU sections are among those the dump does not describe" "$T/vmstate.json" \
+    '[.findings[] | select(.code == "section-version-unchecked") | .file | split(", ")][0]
+     | index("cpu") != null'
+run_offline "$T/vmstate-edited.json" check --json "$T/pc.mig" --dest-profile "$T/dst.profile" \
+    --dest-vmstate "$T/edited.dump"
+check_eq "check --dest-vmstate with the edited dump: exit 1" "$RC" 1
+check_eq "the rtc's version and the fw_cfg subsection" \
+    "$(jq -c '[.findings[] | select(.severity == "error") | "\(.code) \(.subject)"] | sort' "$T/vmstate-edited.json")" \
+    '["section-version-too-new mc146818rtc","subsection-unknown fw_cfg"]'
+
 run_offline "$T/check-ok.json" check --json "$T/pc.mig" --dest-qmp "unix:$T/dst.qmp"
 check_eq "check --dest-qmp, same configuration: exit 0" "$RC" 0
 check_jq "verdict accept" "$T/check-ok.json" '.verdict == "accept"'
