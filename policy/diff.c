@@ -8,10 +8,12 @@
  * the source's bytes as something else and fails at the section footer or
  * later.  At different versions the destination skips or adds fields by
  * their version, which the VMDESCRIPTION does not show, so fields are
- * compared only at equal versions.  Array lengths and buffer sizes are
- * reported as warnings: the VMDESCRIPTION gives the length that was sent,
- * which for variable-length arrays and buffers (VMS_VARRAY_*, VMS_VBUFFER)
- * is read from the stream itself and may differ harmlessly.
+ * compared only at equal versions.  Array lengths and buffer sizes count
+ * too: the VMDESCRIPTION gives the length that was sent, and although a
+ * variable-length array (VMS_VARRAY_*, VMS_VBUFFER) takes its length from
+ * a field, that field is mostly set by the destination's own properties
+ * (QEMU 7.2's xhci "ports": -device qemu-xhci,p3=8 against p3=4 fails with
+ * "Missing section footer") or checked for equality (PCIBUS "nirq").
  */
 #include "diff.h"
 
@@ -150,11 +152,11 @@ static void compare_field(FieldCtx *c, JsonObject *fa, JsonObject *fb, const cha
         return;
     }
     mp_report_add(c->report, "device-field-length", path, va, vb,
-                  "if this is a fixed-size array or buffer, give both sides the same "
-                  "device properties",
-                  "%s: A sends %s, B's own stream has %s: harmless for a variable-length "
-                  "array or buffer (its length travels in the stream), fatal for a fixed one",
-                  path, va, vb);
+                  "give both sides the same device properties (queue, port and "
+                  "slot counts)",
+                  "%s: A sends %s, B's own stream has %s: B reads its own length "
+                  "unless the length travels in the stream, and then fails at the "
+                  "section footer", path, va, vb);
 }
 
 static void compare_fields(FieldCtx *c, JsonArray *fa, JsonArray *fb, const char *path,

@@ -69,7 +69,7 @@ static const MpFindingCode codes[] = {
     { "device-field-missing", MP_SEVERITY_ERROR, "A sends a field B's description of the same version lacks" },
     { "device-field-extra", MP_SEVERITY_ERROR, "B's description of the same version has a field A does not send" },
     { "device-field-differs", MP_SEVERITY_ERROR, "a field's type or size differs at the same version" },
-    { "device-field-length", MP_SEVERITY_WARNING, "an array length or buffer size differs at the same version" },
+    { "device-field-length", MP_SEVERITY_ERROR, "an array length or buffer size differs at the same version" },
     { "device-field-order", MP_SEVERITY_ERROR, "the fields of a section come in another order" },
     { "subsection-not-shown", MP_SEVERITY_WARNING, "A sends a subsection B's stream does not carry" },
     { "subsection-extra", MP_SEVERITY_INFO, "B's device sends a subsection A's does not" },

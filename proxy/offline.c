@@ -289,8 +289,11 @@ int mp_offline_diff(int argc, char **argv)
 {
     gboolean json = FALSE;
     g_autofree char *dest_vmstate = NULL;
+    g_autofree char *policy_file = NULL;
     GOptionEntry entries[] = {
         { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "one JSON object", NULL },
+        { "policy", 0, 0, G_OPTION_ARG_FILENAME, &policy_file,
+          "a policy file; its [severity] group changes findings' severities", "FILE" },
         { "dest-vmstate", 0, 0, G_OPTION_ARG_FILENAME, &dest_vmstate,
           "also check A's section versions against B's binary (-dump-vmstate FILE)", "FILE" },
         { NULL, 0, 0, 0, NULL, NULL, NULL },
@@ -300,6 +303,7 @@ int mp_offline_diff(int argc, char **argv)
     g_autoptr(GError) error = NULL;
     g_autoptr(MpVmConfig) a = NULL;
     g_autoptr(MpVmConfig) b = NULL;
+    g_autoptr(MpPolicy) policy = NULL;
     g_autoptr(MpReport) report = NULL;
     Output o = { .what = "diff", .src_label = "A", .dst_label = "B",
                  .src_member = "a", .dst_member = "b" };
@@ -311,14 +315,18 @@ int mp_offline_diff(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &error) || argc != 3) {
         fprintf(stderr, "migproxy diff: %s\n", error ? error->message
-                : "usage: migproxy diff [--json] [--dest-vmstate FILE] A B");
+                : "usage: migproxy diff [--json] [--dest-vmstate FILE] [--policy FILE] A B");
+        return 2;
+    }
+    if (policy_file && !(policy = mp_policy_load_file(policy_file, &error))) {
+        fprintf(stderr, "migproxy diff: --policy %s: %s\n", policy_file, error->message);
         return 2;
     }
     if (!(a = load_input(argv[1], &error)) || !(b = load_input(argv[2], &error))) {
         fprintf(stderr, "migproxy diff: %s\n", error->message);
         return 2;
     }
-    report = mp_report_new();
+    report = mp_policy_new_report(policy);
     mp_diff_configs(report, a, b);
     if (!check_dest_vmstate("diff", dest_vmstate, a, report)) {
         return 2;

@@ -2,10 +2,11 @@
 # offline-qemu72.sh - migproxy diff and check on real QEMU 7.2
 # configurations, each started with -S and migrated to a file: the same
 # configuration twice (no difference), pc against q35, a virtio-rng on one
-# side, -smp 2 against 1, -m 128M against 64M, a stream against a profile
+# side, -smp 2 against 1, -m 128M against 64M, an xhci with 8 USB 3 ports
+# against 4 (found in the device fields), a stream against a profile
 # (migproxy probe) and check --dest-qmp against a waiting destination.  The
-# values in the findings are compared with what QEMU says over QMP, and one
-# verdict with what a real destination does with the stream.
+# values in the findings are compared with what QEMU says over QMP, and two
+# verdicts with what a real destination does with the stream.
 . "$(dirname "$0")/offline-functions.sh"
 require_migproxy
 require_qemu_version 7.2
@@ -26,6 +27,8 @@ migrate_to_file rng "$TESTDIR/rng.mig"
 qemu_stop rng
 save_config smp2 "${base[@]}" -smp 2
 save_config m128 -M pc -m 128M
+save_config xhci8 "${base[@]}" -device qemu-xhci,p3=8
+save_config xhci4 "${base[@]}" -device qemu-xhci,p3=4
 T=$TESTDIR
 
 # the same configuration twice
@@ -78,6 +81,35 @@ check_eq "-m 128M -> -m 64M: exit 1" "$RC" 1
 check_eq "-m 128M -> -m 64M: pc.ram's lengths" \
     "$(jq -c '[.findings[] | [.code, .subject, .a, .b]]' "$T/mem.json")" \
     '[["ramblock-size","pc.ram","128 MiB (0x8000000)","64 MiB (0x4000000)"]]'
+
+# a device property: the same xhci with 8 USB 3 ports against 4, found
+# in the device fields (both streams carry a VMDESCRIPTION); QEMU's own
+# verdict on the pair comes from a real destination.
+run_offline "$T/xhci.json" diff --json "$T/xhci8.mig" "$T/xhci4.mig"
+check_eq "xhci p3=8 -> p3=4: exit 1" "$RC" 1
+check_eq "xhci p3=8 -> p3=4: one finding, the ports array's length (4 + 8 against 4 + 4)" \
+    "$(jq -c '[.findings[] | [.code, (.subject | sub("^[0-9a-f:.]*/"; "")), .a, .b]]' "$T/xhci.json")" \
+    '[["device-field-length","xhci.xhci.ports","struct, 4 bytes x 12","struct, 4 bytes x 8"]]'
+printf '[severity]\ndevice-field-length = warning\n' >"$T/lenient.policy"
+run_offline "$T/xhci-lenient.json" diff --json --policy "$T/lenient.policy" "$T/xhci8.mig" "$T/xhci4.mig"
+check_eq "with a policy lowering device-field-length: exit 0" "$RC" 0
+qemu_start xhcidst "${base[@]}" -device qemu-xhci,p3=4 -incoming defer
+# before the load: QEMU removes its pid file when it exits
+xpid=$(cat "$T/xhcidst.pid")
+qmp xhcidst migrate-incoming "{\"uri\":\"exec:cat $T/xhci8.mig\"}" >/dev/null ||
+    die "migrate-incoming failed"
+for ((n = 0; n < 300; n++)); do
+    kill -0 "$xpid" 2>/dev/null || break
+    [ "$(ps -o stat= -p "$xpid" 2>/dev/null | cut -c1)" = Z ] && break
+    sleep 0.1
+done
+kill_pid "$xpid"
+said=$(grep -m1 'Missing section footer\|load of migration failed' "$T/xhcidst.log")
+log "QEMU said: $said"
+check_jq "QEMU failed on the section the diff names" "$T/xhci.json" \
+    '.findings[0].subject as $s | $said | test("Missing section footer for ") and
+     (sub("^.*Missing section footer for "; "") as $idstr | $s | startswith($idstr))' \
+    --arg said "$said"
 
 # a destination waiting with -incoming: its profile, and check --dest-qmp
 qemu_start dst "${base[@]}" -incoming defer
@@ -132,15 +164,15 @@ check_eq "ramblock-size on pc.ram, the file's and the destination's lengths" \
     '[["ramblock-size","pc.ram","128 MiB (0x8000000)","64 MiB (0x4000000)"]]'
 
 # QEMU's own verdict on the same file: the waiting destination loads it.
+dstpid=$(cat "$T/dst.pid")
 qmp dst migrate-incoming "{\"uri\":\"exec:cat $T/m128.mig\"}" >/dev/null ||
     die "migrate-incoming failed"
-dstpid=$(cat "$T/dst.pid")
 for ((n = 0; n < 300; n++)); do
     kill -0 "$dstpid" 2>/dev/null || break
     [ "$(ps -o stat= -p "$dstpid" 2>/dev/null | cut -c1)" = Z ] && break
     sleep 0.1
 done
-qemu_stop dst
+kill_pid "$dstpid"
 log "QEMU said: $(grep -m1 'pc.ram' "$T/dst.log")"
 check_jq "QEMU refused the file over pc.ram's length too" "$T/check-mem.json" \
     '$said | test("pc.ram") and test("0x8000000")' --arg said "$(grep -m1 'pc.ram' "$T/dst.log")"
