@@ -102,7 +102,7 @@ static MpVmConfig *load_input(const char *path, GError **error)
     if (n < 0) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: %s", path,
                     g_strerror(errno));
-    } else if (n == 1 && (first == '{' || first == ' ' || first == '\n')) {
+    } else if (n == 1 && (first == '{' || g_ascii_isspace(first))) {
         g_autofree char *text = NULL;
         gsize length = 0;
 
