@@ -3,9 +3,9 @@
  * files and profiles, hand them to the policy (diff.c, check.c) and print
  * what it found.  The only part of either command that does I/O.
  *
- * An input's kind is taken from its first bytes: QEMU's magic "QEVM" is a
- * stream, '{' a profile; anything else goes to the decoder, which says
- * what it found and at which offset.  A directory is refused: it would be
+ * An input's kind is taken from its first bytes: '{' (after any white
+ * space) is a profile; anything else goes to the decoder, which reads
+ * QEMU's magic "QEVM" or says what it found instead and at which offset.  A directory is refused: it would be
  * a capture of a proxied migration (recorded connections), a third kind
  * that policy/vmconfig.h leaves room for but that nothing writes yet.
  */
@@ -79,8 +79,8 @@ static bool decode_stream(int fd, const char *path, MpVmConfig *c, GError **erro
 static MpVmConfig *load_input(const char *path, GError **error)
 {
     struct stat st;
-    char first = 0;
-    ssize_t n;
+    char head[64];
+    ssize_t n, i = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     MpVmConfig *c = NULL;
 
@@ -97,12 +97,15 @@ static MpVmConfig *load_input(const char *path, GError **error)
         return NULL;
     }
     do {
-        n = pread(fd, &first, 1, 0);
+        n = pread(fd, head, sizeof(head), 0);
     } while (n < 0 && errno == EINTR);
+    while (i < n && g_ascii_isspace(head[i])) {
+        i++;
+    }
     if (n < 0) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: %s", path,
                     g_strerror(errno));
-    } else if (n == 1 && (first == '{' || g_ascii_isspace(first))) {
+    } else if (i < n && head[i] == '{') {
         g_autofree char *text = NULL;
         gsize length = 0;
 

@@ -12,7 +12,9 @@ unpack_case v10-mapped-ram-save mapped-ram.bin
 good=$CASE_DIR/mapped-ram.bin
 T=$TESTDIR
 
-head -c 4096 /dev/urandom >"$T/garbage"
+# random after a fixed first byte: a '{' would make it a (broken) profile
+{ printf '\211'; head -c 4096 /dev/urandom; } >"$T/garbage"
+{ printf '  \n\211'; head -c 4096 /dev/urandom; } >"$T/garbage-space"
 printf 'QEVM' >"$T/garbage-magic"; head -c 4092 /dev/urandom >>"$T/garbage-magic"
 : >"$T/empty"
 head -c 1000000 "$good" >"$T/truncated"
@@ -39,6 +41,8 @@ expect_error garbage "^migproxy diff: $T/garbage: not a stream .*offset 0: .*mag
     diff "$T/garbage" "$good"
 expect_error garbage-b "^migproxy diff: $T/garbage: not a stream .*offset 0: " \
     diff "$good" "$T/garbage"
+expect_error garbage-after-space "^migproxy diff: $T/garbage-space: not a stream .*offset 0: .*magic" \
+    diff "$T/garbage-space" "$good"
 expect_error garbage-after-magic "^migproxy diff: $T/garbage-magic: not a stream .*offset [0-9]+" \
     diff "$T/garbage-magic" "$good"
 expect_error empty "^migproxy diff: $T/empty: .*offset 0: truncated" diff "$T/empty" "$good"
