@@ -322,6 +322,79 @@ static void compare_level(FieldCtx *c, JsonObject *a, JsonObject *b, const char 
                         path, depth);
 }
 
+static JsonObject *object_in(JsonObject *o, const char *name)
+{
+    return object_member(o, name);
+}
+
+static char *value_text(JsonNode *n)
+{
+    if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING) {
+        return g_strdup(json_node_get_string(n));
+    }
+    return json_to_string(n, FALSE);
+}
+
+/*
+ * Fields QEMU compares on load with the destination's own value
+ * (VMSTATE_*_EQUAL: "int32 equal" ...): the values both streams carry
+ * must be equal, else the load fails there.  @va and @vb are the walked
+ * values of the level described by @desc (both streams' same version).
+ */
+static void compare_equal(FieldCtx *c, JsonObject *desc, JsonObject *va, JsonObject *vb,
+                          const char *path, guint depth)
+{
+    JsonArray *fields = array_member(desc, "fields");
+    JsonArray *subs = array_member(desc, "subsections");
+
+    if (depth > MIG_LIMIT_JSON_DEPTH) {
+        return;
+    }
+    for (guint i = 0; fields && i < json_array_get_length(fields); i++) {
+        JsonObject *f = object_at(fields, i);
+        const char *name = str_member(f, "name"), *type = str_member(f, "type");
+        JsonNode *na, *nb;
+        gint64 dummy;
+
+        if (!name || int_member(f, "index", &dummy) || int_member(f, "array_len", &dummy)) {
+            continue;       /* lists of values: their lengths were compared */
+        }
+        na = json_object_get_member(va, name);
+        nb = json_object_get_member(vb, name);
+        if (!na || !nb) {
+            continue;
+        }
+        if (type && g_str_has_suffix(type, " equal") && !json_node_equal(na, nb)) {
+            g_autofree char *p = g_strdup_printf("%s.%s", path, name);
+            g_autofree char *sa = value_text(na);
+            g_autofree char *sb = value_text(nb);
+
+            mp_report_add(c->report, "device-field-equal", p, sa, sb,
+                          "give both sides the same device configuration",
+                          "%s (%s): QEMU checks on load that the value received equals "
+                          "the destination's own: A sends %s, B has %s", p, type, sa, sb);
+        } else if (object_member(f, "struct") && JSON_NODE_HOLDS_OBJECT(na) &&
+                   JSON_NODE_HOLDS_OBJECT(nb)) {
+            g_autofree char *p = g_strdup_printf("%s.%s", path, name);
+
+            compare_equal(c, object_member(f, "struct"), json_node_get_object(na),
+                          json_node_get_object(nb), p, depth + 1);
+        }
+    }
+    for (guint i = 0; subs && i < json_array_get_length(subs); i++) {
+        JsonObject *sub = object_at(subs, i);
+        const char *name = str_member(sub, "vmsd_name");
+        JsonObject *sa = name ? object_in(va, name) : NULL;
+        JsonObject *sb = name ? object_in(vb, name) : NULL;
+
+        if (sa && sb) {
+            g_autofree char *p = g_strdup_printf("%s:%s", path, name);
+
+            compare_equal(c, sub, sa, sb, p, depth + 1);
+        }
+    }
+}
+
 /* (instance, idstr) -> first MpSectionRef (borrowed). */
 static GHashTable *index_sections(const GArray *list)
 {
@@ -445,8 +518,14 @@ static void diff_sections(MpReport *r, const MpVmConfig *a, const MpVmConfig *b)
         }
         {
             FieldCtx c = { .report = r, .idstr = s->idstr };
+            JsonNode *va = mp_vmconfig_values(a, s->idstr, s->instance);
+            JsonNode *vb = mp_vmconfig_values(b, t->idstr, t->instance);
 
             compare_level(&c, da, db, subject, 0);
+            if (va && vb && JSON_NODE_HOLDS_OBJECT(va) && JSON_NODE_HOLDS_OBJECT(vb)) {
+                compare_equal(&c, da, json_node_get_object(va), json_node_get_object(vb),
+                              subject, 0);
+            }
             n_compared++;
         }
     }

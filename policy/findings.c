@@ -71,6 +71,7 @@ static const MpFindingCode codes[] = {
     { "device-field-differs", MP_SEVERITY_ERROR, "a field's type or size differs at the same version" },
     { "device-field-length", MP_SEVERITY_ERROR, "an array length or buffer size differs at the same version" },
     { "device-field-order", MP_SEVERITY_ERROR, "the fields of a section come in another order" },
+    { "device-field-equal", MP_SEVERITY_ERROR, "a field QEMU checks for equality on load has another value" },
     { "subsection-not-shown", MP_SEVERITY_WARNING, "A sends a subsection B's stream does not carry" },
     { "subsection-extra", MP_SEVERITY_INFO, "B's device sends a subsection A's does not" },
     { "device-fields-unchecked", MP_SEVERITY_INFO, "device fields that could not be compared" },

@@ -12,6 +12,7 @@
 #include <string.h>
 #include "check.h"
 #include "devices.h"
+#include "wire-limits.h"
 
 MpVmConfig *mp_vmconfig_new(MpVmConfigKind kind)
 {
@@ -23,6 +24,10 @@ MpVmConfig *mp_vmconfig_new(MpVmConfigKind kind)
         c->facts = mp_facts_new(MP_FACTS_FROM_STREAM);
         c->sections = mp_section_list_new();
         c->vmdesc_text = g_byte_array_new();
+        c->payloads = g_array_new(FALSE, TRUE, sizeof(MpVmPayload));
+        c->values = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                          (GDestroyNotify)json_node_unref);
+        c->last_header = g_hash_table_new(g_direct_hash, g_direct_equal);
     }
     return c;
 }
@@ -41,6 +46,11 @@ void mp_vmconfig_free(MpVmConfig *config)
     if (config->vmdesc_text) {
         g_byte_array_free(config->vmdesc_text, TRUE);
     }
+    if (config->payloads) {
+        g_array_free(config->payloads, TRUE);
+    }
+    g_clear_pointer(&config->values, g_hash_table_unref);
+    g_clear_pointer(&config->last_header, g_hash_table_unref);
     g_free(config);
 }
 
@@ -98,9 +108,27 @@ void mp_vmconfig_stream_event(const MigEvent *ev, void *opaque)
     case MIG_EV_SECTION:
         if (ev->u.section.idstr && (ev->u.section.type == QEMU_VM_SECTION_START ||
                                     ev->u.section.type == QEMU_VM_SECTION_FULL)) {
+            MpVmPayload pl = { .offset = ev->end };
+
             mp_section_list_add(c->sections, ev->u.section.idstr, ev->u.section.instance_id,
                                 ev->u.section.version_id, ev->u.section.section_id,
                                 ev->u.section.type);
+            g_array_append_val(c->payloads, pl);
+            g_hash_table_insert(c->last_header, GUINT_TO_POINTER(ev->u.section.section_id),
+                                GUINT_TO_POINTER(c->sections->len));
+        }
+        break;
+    case MIG_EV_SECTION_END:
+        if (ev->u.section.type == QEMU_VM_SECTION_FULL) {
+            guint idx = GPOINTER_TO_UINT(g_hash_table_lookup(
+                c->last_header, GUINT_TO_POINTER(ev->u.section.section_id)));
+
+            if (idx) {
+                MpVmPayload *pl = &g_array_index(c->payloads, MpVmPayload, idx - 1);
+
+                pl->complete = true;
+                pl->length = ev->u.section.payload_length;
+            }
         }
         break;
     case MIG_EV_RAM_TOTAL:
@@ -153,6 +181,69 @@ void mp_vmconfig_stream_done(MpVmConfig *config)
         g_free(config->vmdesc_error);
         config->vmdesc_error = g_strdup(err->message);
     }
+}
+
+/* Is there a "... equal" field in @level, its structs or its subsections? */
+static bool has_equal_field(JsonObject *level, guint depth)
+{
+    static const char *const members[] = { "fields", "subsections" };
+
+    if (!level || depth > MIG_LIMIT_JSON_DEPTH) {
+        return false;
+    }
+    for (guint m = 0; m < G_N_ELEMENTS(members); m++) {
+        JsonNode *an = json_object_get_member(level, members[m]);
+        JsonArray *a = an && JSON_NODE_HOLDS_ARRAY(an) ? json_node_get_array(an) : NULL;
+
+        for (guint i = 0; a && i < json_array_get_length(a); i++) {
+            JsonNode *n = json_array_get_element(a, i);
+            JsonObject *f = JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+            JsonNode *t = f ? json_object_get_member(f, "type") : NULL;
+            JsonNode *st = f ? json_object_get_member(f, "struct") : NULL;
+
+            if (t && JSON_NODE_HOLDS_VALUE(t) && json_node_get_value_type(t) == G_TYPE_STRING &&
+                g_str_has_suffix(json_node_get_string(t), " equal")) {
+                return true;
+            }
+            if (m == 1 && has_equal_field(f, depth + 1)) {
+                return true;
+            }
+            if (st && JSON_NODE_HOLDS_OBJECT(st) &&
+                has_equal_field(json_node_get_object(st), depth + 1)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+bool mp_vmconfig_needs_values(const MpVmConfig *config, guint index)
+{
+    const MpSectionRef *s;
+
+    if (!config->vmdesc || !config->payloads || index >= config->sections->len ||
+        index >= config->payloads->len) {
+        return false;
+    }
+    s = &g_array_index(config->sections, MpSectionRef, index);
+    return s->type == QEMU_VM_SECTION_FULL &&
+           g_array_index(config->payloads, MpVmPayload, index).complete &&
+           has_equal_field(mig_vmstate_desc_lookup(config->vmdesc, s->idstr, s->instance), 0);
+}
+
+void mp_vmconfig_set_values(MpVmConfig *config, guint index, JsonNode *values)
+{
+    const MpSectionRef *s = &g_array_index(config->sections, MpSectionRef, index);
+
+    g_hash_table_replace(config->values, g_strdup_printf("%u:%s", s->instance, s->idstr),
+                         values);
+}
+
+JsonNode *mp_vmconfig_values(const MpVmConfig *config, const char *idstr, uint32_t instance)
+{
+    g_autofree char *key = g_strdup_printf("%u:%s", instance, idstr);
+
+    return config->values ? g_hash_table_lookup(config->values, key) : NULL;
 }
 
 MpVmConfig *mp_vmconfig_from_profile(const char *text, gssize length, GError **error)

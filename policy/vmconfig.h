@@ -40,10 +40,25 @@ typedef struct {
     char *vmdesc_error;         /* why a VMDESCRIPTION that came did not parse */
     bool has_eof;               /* the stream reached QEMU_VM_EOF */
     bool certain;               /* no section boundary was left a guess */
+    /*
+     * Where each FULL section's payload lies in the stream (MpVmPayload,
+     * parallel to @sections), so that a caller holding the bytes can walk
+     * it, and the values so walked: "instance:idstr" -> JsonNode
+     * (mig_vmstate_walk()), for the sections a comparison needs.
+     */
+    GArray *payloads;
+    GHashTable *values;
     /* private to the stream collector */
     GByteArray *vmdesc_text;
+    GHashTable *last_header;    /* section id -> index in @sections + 1 */
     bool ram_list_done;
 } MpVmConfig;
+
+typedef struct {
+    bool complete;              /* a FULL section whose end was seen */
+    uint64_t offset;            /* stream offset of the payload */
+    uint64_t length;
+} MpVmPayload;
 
 MpVmConfig *mp_vmconfig_new(MpVmConfigKind kind);
 void mp_vmconfig_free(MpVmConfig *config);
@@ -72,6 +87,19 @@ void mp_vmconfig_stream_done(MpVmConfig *config);
  * has on become the facts' announced_caps, as a stream of that
  * configuration would announce them.  NULL with @error when malformed.
  */
+/*
+ * Does the description of section @index of @config hold a field QEMU
+ * compares with the destination's own value on load ("int32 equal" and
+ * the like)?  Only then does a comparison need the section's values.
+ */
+bool mp_vmconfig_needs_values(const MpVmConfig *config, guint index);
+
+/* Keep @values (taken) as the walked values of section @index. */
+void mp_vmconfig_set_values(MpVmConfig *config, guint index, JsonNode *values);
+
+/* The values kept for (@idstr, @instance), or NULL. */
+JsonNode *mp_vmconfig_values(const MpVmConfig *config, const char *idstr, uint32_t instance);
+
 MpVmConfig *mp_vmconfig_from_profile(const char *text, gssize length, GError **error);
 
 G_END_DECLS

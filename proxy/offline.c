@@ -132,6 +132,77 @@ static MpVmConfig *load_input(const char *path, GError **error)
     return c;
 }
 
+/* All @len bytes at @offset of @fd, or FALSE with errno. */
+static bool read_at(int fd, uint8_t *buf, size_t len, uint64_t offset)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = pread(fd, buf + done, len - done, (off_t)(offset + done));
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            errno = n == 0 ? EIO : errno;
+            return false;
+        }
+        done += (size_t)n;
+    }
+    return true;
+}
+
+/*
+ * Walk the payloads of the sections whose descriptions hold a field QEMU
+ * checks for equality (mp_vmconfig_needs_values()), reading them back from
+ * the stream file at @path: the decoder never keeps a payload, and the
+ * description arrives only after them.  At most MIG_LIMIT_DEVICE_STATE
+ * bytes in all; a payload the walker cannot read is left out (its fields
+ * were still compared by type).  FALSE with @error when the file cannot
+ * be read again.
+ */
+static bool read_values(const char *path, MpVmConfig *c, GError **error)
+{
+    uint64_t held = 0;
+    int fd;
+
+    if (c->kind != MP_VMCONFIG_STREAM || !c->vmdesc) {
+        return true;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: %s", path,
+                    g_strerror(errno));
+        return false;
+    }
+    for (guint i = 0; i < c->sections->len; i++) {
+        const MpSectionRef *s = &g_array_index(c->sections, MpSectionRef, i);
+        const MpVmPayload *pl = &g_array_index(c->payloads, MpVmPayload, i);
+        g_autofree uint8_t *buf = NULL;
+        JsonNode *values;
+
+        if (!mp_vmconfig_needs_values(c, i) || pl->length > MIG_LIMIT_DEVICE_STATE - held) {
+            continue;
+        }
+        held += pl->length;
+        buf = g_malloc(pl->length ? (size_t)pl->length : 1);
+        if (!read_at(fd, buf, (size_t)pl->length, pl->offset)) {
+            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                        "%s: cannot read back section '%s' at offset %" G_GUINT64_FORMAT
+                        ": %s", path, s->idstr, pl->offset, g_strerror(errno));
+            close(fd);
+            return false;
+        }
+        values = mig_vmstate_walk(mig_vmstate_desc_lookup(c->vmdesc, s->idstr, s->instance),
+                                  buf, (size_t)pl->length, pl->offset, NULL);
+        if (values) {
+            mp_vmconfig_set_values(c, i, values);
+        }
+    }
+    close(fd);
+    return true;
+}
+
 /* One line saying what an input is. */
 static char *describe(const MpVmConfig *c)
 {
@@ -326,6 +397,12 @@ int mp_offline_diff(int argc, char **argv)
         return 2;
     }
     if (!(a = load_input(argv[1], &error)) || !(b = load_input(argv[2], &error))) {
+        fprintf(stderr, "migproxy diff: %s\n", error->message);
+        return 2;
+    }
+    /* values only matter where both sides carry them */
+    if (a->vmdesc && b->vmdesc &&
+        (!read_values(argv[1], a, &error) || !read_values(argv[2], b, &error))) {
         fprintf(stderr, "migproxy diff: %s\n", error->message);
         return 2;
     }

@@ -53,6 +53,9 @@ check_jq "pc -> q35: the i440FX host bridge and PIIX3 are missing at the destina
                    | index("0000:00:00.0/I440FX") != null and index("0000:00:01.0/PIIX3") != null'
 check_jq "pc -> q35: the ICH9 LPC is extra at the destination" "$T/q35.json" \
     '[.findings[] | select(.code == "device-extra") | .subject] | index("0000:00:1f.0/ICH9LPC") != null'
+check_eq "pc -> q35: PCIBUS.nirq, which QEMU checks for equality: 4 PCI IRQs against 8" \
+    "$(jq -c '[.findings[] | select(.code == "device-field-equal") | [.subject, .a, .b]]' "$T/q35.json")" \
+    '[["PCIBUS.nirq","0x00000004","0x00000008"]]'
 run_offline "$T/q35.txt" diff "$T/pc.mig" "$T/q35.mig"
 check_eq "pc -> q35, text: exit 1" "$RC" 1
 check_eq "text names the field and both values" \

@@ -202,6 +202,42 @@ static void test_caps_and_page_size(void)
            MP_VERDICT_REJECT);
 }
 
+static JsonNode *values_of(const char *json)
+{
+    g_autoptr(GError) err = NULL;
+    JsonNode *n = json_from_string(json, &err);
+
+    g_assert_no_error(err);
+    return n;
+}
+
+static void test_equal_values(void)
+{
+    const char *fields =
+        "[{\"name\":\"n\",\"type\":\"int32 equal\",\"size\":4},"
+        "{\"name\":\"v\",\"type\":\"uint32\",\"size\":4},"
+        "{\"name\":\"s\",\"type\":\"struct\",\"size\":1,\"struct\":{\"vmsd_name\":\"s\","
+        "\"version\":1,\"fields\":[{\"name\":\"k\",\"type\":\"uint8 equal\",\"size\":1}]}}]";
+    g_autoptr(MpVmConfig) a = stream(3, fields, NULL);
+    g_autoptr(MpVmConfig) b = stream(3, fields, NULL);
+    g_autoptr(MpVmConfig) c = stream(3, fields, NULL);
+    g_autoptr(MpVmConfig) none = stream(3, fields, NULL);
+
+    /* section 1 is "dev"; only an equal field makes its values needed */
+    g_assert_false(mp_vmconfig_needs_values(a, 0));
+    mp_vmconfig_set_values(a, 1, values_of("{\"n\":\"0x00000004\",\"v\":\"0x00000001\","
+                                           "\"s\":{\"k\":\"0x02\"}}"));
+    mp_vmconfig_set_values(b, 1, values_of("{\"n\":\"0x00000004\",\"v\":\"0x00000009\","
+                                           "\"s\":{\"k\":\"0x02\"}}"));
+    mp_vmconfig_set_values(c, 1, values_of("{\"n\":\"0x00000008\",\"v\":\"0x00000001\","
+                                           "\"s\":{\"k\":\"0x03\"}}"));
+    /* other values may differ; equal ones may not */
+    expect(a, b, "", MP_VERDICT_ACCEPT);
+    expect(a, c, "device-field-equal dev.n, device-field-equal dev.s.k", MP_VERDICT_REJECT);
+    /* without the values of one side nothing is said */
+    expect(a, none, "", MP_VERDICT_ACCEPT);
+}
+
 static const char profile_text[] =
     "{\"migproxy_profile\":1,\"machine\":\"pc-i440fx-7.2\",\"parameters\":{},\"capabilities\":"
     "{\"x-ignore-shared\":false,\"mapped-ram\":true,\"multifd\":false},\"cpus\":1,"
@@ -243,6 +279,7 @@ int main(int argc, char **argv)
     g_test_add_func("/diff/versions-differ", test_versions_differ);
     g_test_add_func("/diff/no-vmdesc", test_no_vmdesc);
     g_test_add_func("/diff/caps-page-size", test_caps_and_page_size);
+    g_test_add_func("/diff/equal-values", test_equal_values);
     g_test_add_func("/diff/profile", test_profile);
     return g_test_run();
 }
