@@ -322,11 +322,6 @@ static void compare_level(FieldCtx *c, JsonObject *a, JsonObject *b, const char 
                         path, depth);
 }
 
-static JsonObject *object_in(JsonObject *o, const char *name)
-{
-    return object_member(o, name);
-}
-
 static char *value_text(JsonNode *n)
 {
     if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING) {
@@ -384,8 +379,8 @@ static void compare_equal(FieldCtx *c, JsonObject *desc, JsonObject *va, JsonObj
     for (guint i = 0; subs && i < json_array_get_length(subs); i++) {
         JsonObject *sub = object_at(subs, i);
         const char *name = str_member(sub, "vmsd_name");
-        JsonObject *sa = name ? object_in(va, name) : NULL;
-        JsonObject *sb = name ? object_in(vb, name) : NULL;
+        JsonObject *sa = name ? object_member(va, name) : NULL;
+        JsonObject *sb = name ? object_member(vb, name) : NULL;
 
         if (sa && sb) {
             g_autofree char *p = g_strdup_printf("%s:%s", path, name);
