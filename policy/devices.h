@@ -32,6 +32,9 @@ typedef struct {
     uint32_t version;
     uint32_t section_id;
     uint8_t type;               /* QEMU_VM_SECTION_START or _FULL */
+    /* the versions the side loads (a profile with -dump-vmstate ranges) */
+    bool has_range;
+    uint32_t min_version, max_version;
 } MpSectionRef;
 
 /* A GArray of MpSectionRef that frees the idstrs with the array. */

@@ -3,6 +3,7 @@
  * the JSON profile format that `migproxy probe` writes.
  */
 #include "facts.h"
+#include "dest-sections.h"
 
 #include <json-glib/json-glib.h>
 #include <errno.h>
@@ -45,6 +46,9 @@ void mp_facts_free(MpFacts *facts)
     g_ptr_array_unref(facts->ramblocks);
     g_ptr_array_unref(facts->announced_caps);
     g_ptr_array_unref(facts->pci_devices);
+    if (facts->sections) {
+        g_array_free(facts->sections, TRUE);
+    }
     g_free(facts);
 }
 
@@ -290,6 +294,9 @@ char *mp_facts_to_json(const MpFacts *facts)
         json_builder_add_null_value(b);
     }
 
+    if (facts->sections) {
+        mp_sections_to_json(b, facts->sections);
+    }
     json_builder_set_member_name(b, "ramblocks");
     json_builder_begin_array(b);
     for (guint i = 0; i < facts->ramblocks->len; i++) {
@@ -486,6 +493,9 @@ MpFacts *mp_facts_from_json(const char *text, gssize length, GError **error)
             g_ptr_array_add(facts->pci_devices, g_strdup(dev));
         }
         facts->has_pci_devices = true;
+    }
+    if (!mp_sections_from_json(obj, &facts->sections, error)) {
+        return NULL;
     }
     if (!get_container_member(obj, "ramblocks", JSON_NODE_ARRAY, &node, error)) {
         return NULL;

@@ -79,6 +79,12 @@ typedef struct {
     GPtrArray *pci_devices;     /* char * */
     bool has_cpus;              /* query-cpus-fast */
     uint32_t cpus;
+    /*
+     * The side's own device sections (MpSectionRef, see devices.h and
+     * dest-sections.h), from a stream its configuration wrote; NULL when
+     * unknown.
+     */
+    GArray *sections;
 
     /* source stream only: what the prefix showed */
     bool return_path_opened;

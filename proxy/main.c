@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "dest-sections.h"
 #include "events.h"
 #include "facts.h"
 #include "offline.h"
@@ -23,11 +24,19 @@ static int run_probe(int argc, char **argv)
 {
     g_autofree char *qmp_uri = NULL;
     g_autofree char *output = NULL;
+    g_autofree char *sections_from = NULL;
+    g_autofree char *dest_vmstate = NULL;
     gint timeout = 5;
     GOptionEntry entries[] = {
         { "qmp", 0, 0, G_OPTION_ARG_STRING, &qmp_uri, "QMP of the waiting destination", "ADDR" },
         { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "write the profile here (default: stdout)", "FILE" },
         { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout, "seconds for each QMP step (default 5)", "S" },
+        { "sections-from", 0, 0, G_OPTION_ARG_FILENAME, &sections_from,
+          "add the device sections of this stream, written by the destination's configuration",
+          "STREAM" },
+        { "dest-vmstate", 0, 0, G_OPTION_ARG_FILENAME, &dest_vmstate,
+          "with --sections-from: each section's versions from the destination's -dump-vmstate",
+          "DUMP.json" },
         { NULL, 0, 0, 0, NULL, NULL, NULL },
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("- write a destination profile");
@@ -38,16 +47,18 @@ static int run_probe(int argc, char **argv)
 
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &error) || !qmp_uri || argc > 1 ||
-        timeout <= 0) {
+        timeout <= 0 || (dest_vmstate && !sections_from)) {
         fprintf(stderr, "migproxy probe: %s\n", error ? error->message
-                : "usage: migproxy probe --qmp ADDR [--output FILE]");
+                : "usage: migproxy probe --qmp ADDR [--output FILE] "
+                  "[--sections-from STREAM [--dest-vmstate DUMP.json]]");
         return 2;
     }
     qmp = mp_qmp_connect(qmp_uri, (guint)timeout, &error);
     if (qmp) {
         facts = mp_qmp_probe(qmp, MP_FACTS_FROM_QMP, &error);
     }
-    if (!facts) {
+    if (!facts || (sections_from && !mp_facts_add_sections_from(facts, sections_from,
+                                                                  dest_vmstate, NULL, &error))) {
         fprintf(stderr, "migproxy probe: %s\n", error->message);
         return 2;
     }
@@ -134,7 +145,8 @@ int main(int argc, char **argv)
     }
     ctx = g_option_context_new("- gate QEMU live migrations between two VMMs");
     g_option_context_set_description(ctx,
-        "Also: migproxy probe --qmp ADDR [--output FILE]   write a destination profile\n"
+        "Also: migproxy probe --qmp ADDR [--output FILE] [--sections-from STREAM\n"
+        "      [--dest-vmstate DUMP.json]]   write a destination profile\n"
         "      migproxy diff [--json] A B   compare two streams or profiles\n"
         "      migproxy check FILE --dest-qmp ADDR|--dest-profile FILE   can FILE be restored there\n");
     g_option_context_add_main_entries(ctx, entries, NULL);
