@@ -77,6 +77,9 @@ static const MpFindingCode codes[] = {
     { "device-fields-unchecked", MP_SEVERITY_INFO, "device fields that could not be compared" },
     { "ramblock-page-size-differs", MP_SEVERITY_WARNING, "a RAM block's page size differs (matters under postcopy)" },
     { "diff-partial", MP_SEVERITY_INFO, "one side is a profile, which lists no device sections" },
+    /* the device-state hold (proxy/devgate.c) */
+    { "device-state-over-limit", MP_SEVERITY_WARNING, "the device state held at the switchover exceeds the hold's limit" },
+    { "device-state-hold-timeout", MP_SEVERITY_WARNING, "the device state's end did not come within the hold's time" },
     { NULL, 0, NULL },
 };
 

@@ -91,7 +91,7 @@ int main(int argc, char **argv)
     g_autofree char *source_qmp = NULL;
     g_autofree char *policy_file = NULL;
     g_autofree char *events_file = NULL;
-    gboolean once = FALSE, dry_run = FALSE, checksum = FALSE;
+    gboolean once = FALSE, dry_run = FALSE, checksum = FALSE, hold = FALSE;
     gint settle_ms = 50;
     gint prefix_timeout = 10;
     GOptionEntry entries[] = {
@@ -116,6 +116,8 @@ int main(int argc, char **argv)
           "never contact the destination: judge, report, close the source", NULL },
         { "checksum", 0, 0, G_OPTION_ARG_NONE, &checksum,
           "sha256 of each direction of each connection in the end event", NULL },
+        { "hold-device-state", 0, 0, G_OPTION_ARG_NONE, &hold,
+          "hold the device state from the switchover to EOF until it is checked", NULL },
         { "prefix-timeout", 0, 0, G_OPTION_ARG_INT, &prefix_timeout,
           "seconds for a connection's first bytes and a migration's prefix (default 10, 0: none)",
           "S" },
@@ -182,6 +184,7 @@ int main(int argc, char **argv)
     config.once = once;
     config.dry_run = dry_run;
     config.checksum = checksum;
+    config.hold_device_state = hold;
     config.settle_ms = (guint)settle_ms;
     config.prefix_timeout_s = (guint)prefix_timeout;
     proxy = mp_proxy_new(&config, loop);

@@ -15,6 +15,7 @@
 
 #include "convergence.h"
 #include "decoder.h"
+#include "devgate.h"
 #include "qmp.h"
 #include "uri.h"
 
@@ -56,6 +57,8 @@ typedef struct {
     guint8 *reading_buf, *writing_buf, *queued_buf;
     gsize queued_len;
     GByteArray *held;           /* read before the verdict, not yet written */
+    GByteArray *release;        /* device state released by the hold, not yet written */
+    bool flushing_release;
     bool reading, writing, eof, shut;
     bool read_ref;              /* the read in flight holds a session reference */
     bool flushing_held;
@@ -126,6 +129,8 @@ struct Session {
     guint rounds_reported;
     bool cut;                   /* a late check said: forward nothing more */
     char *cut_reason;
+    MpDevGate *devgate;         /* device-section checks and the hold (devgate.h) */
+    guint hold_timer;
 
     /* how it went */
     char *broke_off;            /* "source", "destination" or "proxy" */
@@ -187,6 +192,9 @@ static void channel_free(Channel *ch)
         if (l->held) {
             g_byte_array_unref(l->held);
         }
+        if (l->release) {
+            g_byte_array_unref(l->release);
+        }
         if (l->dec) {
             mig_decoder_free(l->dec);
         }
@@ -210,6 +218,7 @@ static void session_unref(Session *s)
     mp_facts_free(s->src);
     mp_facts_free(s->src_qmp);
     mp_facts_free(s->dst);
+    mp_devgate_free(s->devgate);
     if (s->report) {
         mp_report_free(s->report);
     }
@@ -249,33 +258,132 @@ static void emit_simple(Session *s, const char *event, const char *human)
 /* decoder events */
 
 /*
- * A device section after the gate: QEMU's destination fails on a section
- * whose device it lacks ("Unknown savevm section or instance"), after all
- * of RAM crossed and with the source's VM stopped.  Where the destination's
- * facts show the device is missing (a PCI path), say so before the section
- * is forwarded and, if the finding is an error, cut the migration here:
- * the source then sees its migration fail and resumes its VM.
+ * Device sections are checked by the session's device-state gate
+ * (devgate.h): before they are forwarded, and held where a verdict on them
+ * needs the stream's end.  These connect it to the session.
  */
-static void check_late_section(Session *s, const MigEvent *ev)
+static void devgate_emit(const MpFinding *f, void *opaque)
 {
-    g_autofree char *where = NULL;
-    const MpFinding *f;
+    Session *s = opaque;
 
-    if (!s->report) {
-        s->report = mp_policy_new_report(s->proxy->cfg.policy);
-    }
-    where = g_strdup_printf("%s at stream offset %" G_GUINT64_FORMAT, s->section, ev->offset);
-    f = mp_check_late_section(s->dst, ev->u.section.idstr, ev->u.section.instance_id,
-                              ev->certain, where, s->report);
-    if (!f) {
+    mp_events_finding(s->proxy->cfg.events, s->id, f);
+}
+
+/* One event per hold, when it ends: where it began, how much, how long. */
+static void devgate_hold_event(Session *s, const char *action)
+{
+    uint64_t from, from_end, bytes;
+    gint64 start;
+    bool certain;
+    JsonObject *o;
+    g_autofree char *human = NULL;
+    double ms;
+
+    if (!mp_devgate_hold_info(s->devgate, &from, &from_end, &start, &bytes, &certain)) {
         return;
     }
-    mp_events_finding(s->proxy->cfg.events, s->id, f);
-    if (f->severity == MP_SEVERITY_ERROR) {
-        s->cut = true;
-        g_free(s->cut_reason);
-        s->cut_reason = g_strdup_printf("cut before %s: %s", where, f->message);
+    ms = (double)(g_get_monotonic_time() - start) / 1000.0;
+    o = mp_events_begin("device-state", s->id);
+    json_object_set_string_member(o, "action", action);
+    json_object_set_int_member(o, "from_offset", (gint64)from);
+    json_object_set_int_member(o, "from_end", (gint64)from_end);
+    json_object_set_int_member(o, "bytes_held", (gint64)bytes);
+    json_object_set_double_member(o, "held_ms", ms);
+    json_object_set_boolean_member(o, "boundaries_confirmed", certain);
+    human = g_strdup_printf("session %u: device state from stream offset %" G_GUINT64_FORMAT
+                            " held %.1f ms (%" G_GUINT64_FORMAT " bytes), %s", s->id, from, ms,
+                            bytes, action);
+    mp_events_emit(s->proxy->cfg.events, o, human);
+}
+
+static void devgate_release(Session *s, Leg *l)
+{
+    GByteArray *b = mp_devgate_take_held(s->devgate);
+
+    g_assert(!l->flushing_release);
+    if (s->hold_timer) {
+        g_source_remove(s->hold_timer);
+        s->hold_timer = 0;
     }
+    devgate_hold_event(s, "released");
+    if (!l->release) {
+        l->release = b;
+    } else {
+        g_byte_array_append(l->release, b->data, b->len);
+        g_byte_array_unref(b);
+    }
+}
+
+static void devgate_cut(Session *s)
+{
+    if (s->hold_timer) {
+        g_source_remove(s->hold_timer);
+        s->hold_timer = 0;
+    }
+    devgate_hold_event(s, "cut");
+    s->cut = true;
+    g_free(s->cut_reason);
+    s->cut_reason = g_strdup(mp_devgate_cut_reason(s->devgate));
+}
+
+static gboolean on_hold_timeout(gpointer data);
+
+/*
+ * After a chunk of the main channel was fed (after the verdict): keep it
+ * while the device state is held, release what was held, or cut.  Returns
+ * TRUE when the chunk was kept (the caller must not write it).
+ */
+static bool devgate_apply(Session *s, Leg *l, const guint8 *buf, gsize n)
+{
+    MpDevGateAction a;
+
+    if (!s->devgate || !s->decided || !l->up || l->ch->kind != CH_MAIN) {
+        return false;
+    }
+    a = mp_devgate_poll(s->devgate);
+    if (a == MP_DEVGATE_PASS) {
+        return false;
+    }
+    if (a == MP_DEVGATE_CUT) {
+        devgate_cut(s);
+        return false;
+    }
+    if (buf) {
+        mp_devgate_keep(s->devgate, buf, n);
+    }
+    if (a == MP_DEVGATE_HOLD) {
+        a = mp_devgate_poll(s->devgate);    /* the limit may end the hold */
+        if (a == MP_DEVGATE_HOLD && !s->hold_timer) {
+            s->hold_timer = g_timeout_add_seconds_full(G_PRIORITY_DEFAULT, MP_HOLD_TIMEOUT_S,
+                                                       on_hold_timeout, session_ref(s),
+                                                       (GDestroyNotify)session_unref);
+        }
+    }
+    if (a == MP_DEVGATE_CUT) {
+        devgate_cut(s);
+    } else if (a == MP_DEVGATE_RELEASE) {
+        devgate_release(s, l);
+    }
+    return buf != NULL;
+}
+
+static gboolean on_hold_timeout(gpointer data)
+{
+    Session *s = data;
+    Channel *main_ch = g_ptr_array_index(s->channels, 0);
+
+    s->hold_timer = 0;
+    if (s->finished) {
+        return G_SOURCE_REMOVE;
+    }
+    mp_devgate_timeout(s->devgate);
+    devgate_apply(s, &main_ch->up, NULL, 0);
+    if (s->cut) {
+        session_abort(s, "proxy", s->cut_reason);
+    } else {
+        leg_pump(&main_ch->up);
+    }
+    return G_SOURCE_REMOVE;
 }
 
 /*
@@ -335,6 +443,7 @@ static void on_main_event(const MigEvent *ev, void *opaque)
     if (!s->prefix_done && !ev->certain) {
         f->prefix_certain = false;
     }
+    mp_devgate_event(s->devgate, ev);
     switch (ev->type) {
     case MIG_EV_HEADER:
         f->has_header = true;
@@ -376,11 +485,6 @@ static void on_main_event(const MigEvent *ev, void *opaque)
                                      ev->u.section.idstr ? ev->u.section.idstr : "?",
                                      ev->u.section.instance_id);
         s->section_offset = ev->offset;
-        if (s->decided && !s->cut && ev->u.section.idstr &&
-            (ev->u.section.type == QEMU_VM_SECTION_FULL ||
-             ev->u.section.type == QEMU_VM_SECTION_START)) {
-            check_late_section(s, ev);
-        }
         if (ev->u.section.type == QEMU_VM_SECTION_START && ev->u.section.idstr &&
             strcmp(ev->u.section.idstr, "ram") == 0) {
             s->ram_start_open = true;
@@ -497,6 +601,9 @@ static void leg_decoder_failed(Leg *l, GError *error)
     Session *s = ch->s;
 
     l->dec_failed = true;
+    if (l->up && ch->kind == CH_MAIN) {
+        mp_devgate_lost(s->devgate);
+    }
     if (!l->up) {
         g_autofree char *human = g_strdup_printf(
             "session %u: return path not decodable (%s); forwarding it untouched",
@@ -567,6 +674,10 @@ static bool leg_may_read_holding(const Leg *l)
         return false;
     }
     if (ch->kind == CH_MAIN) {
+        if (s->prefix_done && !s->decided && mp_devgate_pending(s->devgate)) {
+            /* the device state came with the prefix: judge it at the gate */
+            return l->held->len < MP_LIMIT_PREFIX + MP_LIMIT_DEVICE_STATE_HOLD;
+        }
         return !s->prefix_done && l->held->len < MP_LIMIT_PREFIX;
     }
     return l->held->len < MP_LIMIT_HELD;
@@ -597,6 +708,7 @@ static bool leg_finish_decoder(Leg *l)
 
         l->dec_failed = true;
         if (l->up && l->ch->kind == CH_MAIN && s) {
+            mp_devgate_lost(s->devgate);
             if (!s->decided) {
                 if (!s->prefix_error) {
                     s->prefix_error = g_strdup(error->message);
@@ -631,6 +743,9 @@ static void on_written(GObject *obj, GAsyncResult *res, gpointer data)
     if (l->flushing_held) {
         l->flushing_held = false;
         g_byte_array_set_size(l->held, 0);
+    } else if (l->flushing_release) {
+        l->flushing_release = false;
+        g_byte_array_set_size(l->release, 0);
     } else {
         l->free_bufs[l->n_free++] = l->writing_buf;
     }
@@ -645,7 +760,7 @@ static void leg_write(Leg *l, guint8 *data, gsize n)
 {
     Session *s = l->ch->s;
 
-    if (data != l->held->data) {
+    if (data != l->held->data && !(l->release && data == l->release->data)) {
         l->writing_buf = data;
     }
     if (l->sum) {
@@ -710,6 +825,12 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
 
         l->eof = true;
         truncated = leg_finish_decoder(l);
+        devgate_apply(s, l, NULL, 0);
+        if (s->cut) {
+            session_abort(s, "proxy", s->cut_reason);
+            session_unref(s);
+            return;
+        }
         if (l->up && ch->kind == CH_MAIN && s->decided && truncated && !s->rejected) {
             /* the source stopped mid-stream: nothing useful can follow */
             session_abort(s, "source", s->failure ? s->failure
@@ -718,14 +839,20 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
             return;
         }
     } else {
+        bool kept;
+
         leg_feed(l, buf, (gsize)n);
+        kept = devgate_apply(s, l, buf, (gsize)n);
         if (s->cut) {
             l->free_bufs[l->n_free++] = buf;
             session_abort(s, "proxy", s->cut_reason);
             session_unref(s);
             return;
         }
-        if (leg_ready(l) && (l->writing || l->held->len)) {
+        if (kept) {
+            l->free_bufs[l->n_free++] = buf;
+        } else if (leg_ready(l) && (l->writing || l->held->len ||
+                                    (l->release && l->release->len))) {
             /* behind a chunk or the held bytes being written: wait in turn */
             g_assert(!l->queued_buf);
             l->queued_buf = buf;
@@ -809,12 +936,16 @@ static void leg_pump(Leg *l)
             if (l->held->len) {
                 l->flushing_held = true;
                 leg_write(l, l->held->data, l->held->len);
+            } else if (l->release && l->release->len) {
+                l->flushing_release = true;
+                leg_write(l, l->release->data, l->release->len);
             } else if (l->queued_buf) {
                 guint8 *buf = l->queued_buf;
 
                 l->queued_buf = NULL;
                 leg_write(l, buf, l->queued_len);
-            } else if (l->eof && !l->reading && !l->shut) {
+            } else if (l->eof && !l->reading && !l->shut &&
+                       !(l->ch->kind == CH_MAIN && mp_devgate_holding(s->devgate))) {
                 leg_shutdown_write(l);
             }
         }
@@ -923,6 +1054,8 @@ static Session *start_session(Route *route, Channel *ch)
     proxy->once_taken = true;
     s->main_seq = ch->seq;
     g_ptr_array_add(route->sessions, s);
+    s->devgate = mp_devgate_new(proxy->cfg.hold_device_state, proxy->cfg.policy,
+                                devgate_emit, s);
     attach(s, ch, CH_MAIN);
     session_fetch_facts(s);
     if (proxy->cfg.prefix_timeout_s) {
@@ -1239,7 +1372,9 @@ static gboolean on_settle(gpointer data)
     want = expected_multifd(s);
     if (now < s->settle_deadline_us - 2 * G_USEC_PER_SEC +
               (gint64)s->proxy->cfg.settle_ms * 1000 ||
-        (want && count_channels(s, CH_MULTIFD) < want && now < s->settle_deadline_us)) {
+        (want && count_channels(s, CH_MULTIFD) < want && now < s->settle_deadline_us) ||
+        (mp_devgate_pending(s->devgate) &&
+         now < s->settle_deadline_us + MP_HOLD_TIMEOUT_S * G_USEC_PER_SEC)) {
         return G_SOURCE_CONTINUE;
     }
     s->settle_timer = 0;
@@ -1441,6 +1576,7 @@ static void session_decide(Session *s)
     if (!s->prefix_timed_out) {
         /* facts of half a prefix would only add false findings */
         mp_check_prefix(s->src, s->dst, p->cfg.policy, r);
+        mp_devgate_gate(s->devgate, s->src, s->dst, r);
     }
     s->decided = true;
     for (guint i = 0; i < mp_report_count(r); i++) {
@@ -1783,6 +1919,10 @@ static void session_finish(Session *s)
     if (s->prefix_timer) {
         g_source_remove(s->prefix_timer);
         s->prefix_timer = 0;
+    }
+    if (s->hold_timer) {
+        g_source_remove(s->hold_timer);
+        s->hold_timer = 0;
     }
     if (s->rejected) {
         session_end(s, "rejected", NULL, NULL);

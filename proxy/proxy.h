@@ -51,6 +51,7 @@ typedef struct {
     bool dry_run;
     bool once;
     bool checksum;              /* sha256 per direction in the end event */
+    bool hold_device_state;     /* hold the device state until checked (devgate.h) */
     guint settle_ms;            /* wait for late channels before judging */
     guint prefix_timeout_s;     /* a connection's first bytes and a session's
                                  * prefix must come within this (0: never) */

@@ -316,3 +316,23 @@ kill_case() {
     check_eq "some bytes had reached the destination" \
         "$(events "$EV" '.[] | select(.event == "end") | .bytes_to_destination > 0')" true
 }
+
+# sections_profile DST PROFILE ARGS...: the profile of the waiting
+# destination DST with its own section list: a paused QEMU (-S) with the
+# destination's command line ARGS migrates to a file, and `migproxy probe
+# --sections-from` reads that file (with --dest-vmstate $SECTIONS_DUMP when
+# set).  The paused QEMU is stopped again.
+SECTIONS_DUMP=""
+sections_profile() {
+    local dst=$1 profile=$2 cfg="${1}cfg"
+    shift 2
+    qemu_start "$cfg" "$@" -S
+    qmp "$cfg" migrate "{\"uri\":\"exec:cat > $TESTDIR/$cfg.stream\"}" >/dev/null ||
+        die "$cfg: migrate to a file failed"
+    qmp_py wait-migration "$cfg" 60 >"$TESTDIR/$cfg.final" ||
+        die "$cfg: migration to a file did not complete: $(cat "$TESTDIR/$cfg.final")"
+    qemu_stop "$cfg"
+    "$MIGPROXY" probe --qmp "unix:$TESTDIR/$dst-proxy.qmp" \
+        --sections-from "$TESTDIR/$cfg.stream" ${SECTIONS_DUMP:+--dest-vmstate "$SECTIONS_DUMP"} \
+        --output "$profile" || die "migproxy probe --sections-from failed"
+}
