@@ -224,6 +224,8 @@ part_b() {
          "time ratio migproxy/socat $(ratio "$p" "$s") (aim <= 1.00)"
 }
 
+# sourced (tests/bench/hold-bench.sh): the helpers only
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 case " $PARTS " in *" A "*) part_a ;; esac
 case " $PARTS " in *" B "*) part_b ;; esac
 exit 0

@@ -1,0 +1,392 @@
+/*
+ * test-devgate.c - the destination's section list in a profile
+ * (policy/dest-sections.c) and the device-state gate and hold
+ * (proxy/devgate.c), on hand-made facts and events: what each check
+ * finds, and when the gate holds, releases and cuts.
+ */
+#include <glib.h>
+#include <string.h>
+
+#include "dest-sections.h"
+#include "devgate.h"
+#include "protocol.h"
+
+static MpFacts *dst_with_sections(void)
+{
+    MpFacts *f = mp_facts_new(MP_FACTS_FROM_PROFILE);
+    MpSectionRef *s;
+
+    f->machine = g_strdup("pc-i440fx-7.2");
+    f->sections = mp_section_list_new();
+    mp_section_list_add(f->sections, "ram", 0, 4, 2, QEMU_VM_SECTION_START);
+    mp_section_list_add(f->sections, "timer", 0, 2, 0, QEMU_VM_SECTION_FULL);
+    mp_section_list_add(f->sections, "cpu_common", 0, 1, 0, QEMU_VM_SECTION_FULL);
+    mp_section_list_add(f->sections, "0000:00:00.0/I440FX", 0, 3, 0, QEMU_VM_SECTION_FULL);
+    mp_section_list_add(f->sections, "mc146818rtc", 0, 3, 0, QEMU_VM_SECTION_FULL);
+    s = &g_array_index(f->sections, MpSectionRef, f->sections->len - 1);
+    s->has_range = true;
+    s->min_version = 2;
+    s->max_version = 3;
+    return f;
+}
+
+static guint count_code(const MpReport *r, const char *code, MpSeverity *sev)
+{
+    guint n = 0;
+
+    for (guint i = 0; i < mp_report_count(r); i++) {
+        if (strcmp(mp_report_get(r, i)->code, code) == 0) {
+            if (sev) {
+                *sev = mp_report_get(r, i)->severity;
+            }
+            n++;
+        }
+    }
+    return n;
+}
+
+static void test_profile_round_trip(void)
+{
+    g_autoptr(MpFacts) f = dst_with_sections();
+    g_autofree char *json = mp_facts_to_json(f);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(MpFacts) back = mp_facts_from_json(json, -1, &err);
+    const MpSectionRef *last;
+
+    g_assert_no_error(err);
+    g_assert_nonnull(back->sections);
+    g_assert_cmpuint(back->sections->len, ==, 5);
+    last = &g_array_index(back->sections, MpSectionRef, 4);
+    g_assert_cmpstr(last->idstr, ==, "mc146818rtc");
+    g_assert_true(last->has_range);
+    g_assert_cmpuint(last->min_version, ==, 2);
+    g_assert_cmpuint(last->max_version, ==, 3);
+    g_assert_false(g_array_index(back->sections, MpSectionRef, 1).has_range);
+
+    /* no list: unknown, not empty */
+    {
+        g_autoptr(MpFacts) empty = mp_facts_new(MP_FACTS_FROM_QMP);
+        g_autofree char *text = mp_facts_to_json(empty);
+        g_autoptr(MpFacts) none = mp_facts_from_json(text, -1, &err);
+
+        g_assert_no_error(err);
+        g_assert_null(none->sections);
+    }
+}
+
+/* the members every profile has, before "sections" */
+#define P "{\"migproxy_profile\":1,\"capabilities\":{},\"parameters\":{},\"ramblocks\":[],"
+
+static void test_profile_malformed(void)
+{
+    static const char *const bad[] = {
+        P "\"sections\":{}}",
+        P "\"sections\":[{\"idstr\":\"a\",\"instance\":0}]}",
+        P "\"sections\":[{\"idstr\":\"a\",\"instance\":0,\"version\":1,"
+        "\"minimum_version\":1}]}",
+        P "\"sections\":[{\"idstr\":\"a\",\"instance\":0,\"version\":1,"
+        "\"minimum_version\":3,\"maximum_version\":2}]}",
+        P "\"sections\":[{\"idstr\":\"a\",\"instance\":-1,\"version\":1}]}",
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(MpFacts) f = mp_facts_from_json(bad[i], -1, &err);
+
+        g_assert_null(f);
+        g_assert_nonnull(err);
+    }
+}
+
+static void test_apply_dump(void)
+{
+    static const char dump_text[] =
+        "{\"vmschkmachine\":{\"Name\":\"pc-i440fx-7.2\"},"
+        "\"mc146818rtc\":{\"Description\":{\"name\":\"mc146818rtc\",\"version_id\":3,"
+          "\"minimum_version_id\":1}},"
+        "\"ne2k_pci\":{\"Description\":{\"name\":\"ne2000\",\"version_id\":3,"
+          "\"minimum_version_id\":3}},"
+        "\"ne2k_isa\":{\"Description\":{\"name\":\"ne2000\",\"version_id\":3,"
+          "\"minimum_version_id\":0}}}";
+    g_autoptr(GError) err = NULL;
+    g_autoptr(MpVmstateDump) dump = mp_vmstate_dump_parse(dump_text, strlen(dump_text), &err);
+    g_autoptr(GArray) list = mp_section_list_new();
+
+    g_assert_no_error(err);
+    mp_section_list_add(list, "mc146818rtc", 0, 3, 1, QEMU_VM_SECTION_FULL);
+    mp_section_list_add(list, "0000:00:03.0/ne2000", 0, 3, 2, QEMU_VM_SECTION_FULL);
+    mp_section_list_add(list, "timer", 0, 2, 3, QEMU_VM_SECTION_FULL);
+    g_assert_cmpuint(mp_sections_apply_dump(list, dump), ==, 1);
+    g_assert_true(g_array_index(list, MpSectionRef, 0).has_range);
+    g_assert_cmpuint(g_array_index(list, MpSectionRef, 0).min_version, ==, 1);
+    /* two types share "ne2000" with different minimums: no range */
+    g_assert_false(g_array_index(list, MpSectionRef, 1).has_range);
+    g_assert_false(g_array_index(list, MpSectionRef, 2).has_range);
+}
+
+static void test_arriving(void)
+{
+    g_autoptr(MpFacts) dst = dst_with_sections();
+    g_autoptr(MpReport) r = mp_report_new();
+
+    g_assert_null(mp_check_section_arriving(dst, "timer", 0, 2, "here", r));
+    g_assert_cmpstr(mp_check_section_arriving(dst, "cpu_common", 1, 1, "here", r)->code, ==,
+                    "device-missing");
+    g_assert_cmpstr(mp_check_section_arriving(dst, "timer", 0, 3, "here", r)->code, ==,
+                    "device-version-newer");
+    g_assert_cmpstr(mp_check_section_arriving(dst, "mc146818rtc", 0, 1, "here", r)->code, ==,
+                    "section-version-too-old");
+    g_assert_null(mp_check_section_arriving(dst, "mc146818rtc", 0, 2, "here", r));
+    g_assert_cmpuint(mp_report_count(r), ==, 3);
+    /* no list: nothing to say */
+    g_clear_pointer(&dst->sections, g_array_unref);
+    g_assert_null(mp_check_section_arriving(dst, "anything", 7, 1, "here", r));
+}
+
+static void test_at_start(void)
+{
+    g_autoptr(MpFacts) dst = dst_with_sections();
+    g_autoptr(MpFacts) src = mp_facts_new(MP_FACTS_FROM_QMP);
+    g_autoptr(MpReport) r = mp_report_new();
+
+    src->has_pci_devices = true;
+    g_ptr_array_add(src->pci_devices, g_strdup("0000:00:00.0"));
+    g_ptr_array_add(src->pci_devices, g_strdup("0000:00:03.0"));
+    src->has_cpus = true;
+    src->cpus = 2;
+    g_assert_cmpuint(mp_check_sections_at_start(src, dst, NULL, r), ==, 2);
+    g_assert_cmpstr(mp_report_get(r, 0)->subject, ==, "0000:00:03.0");
+    g_assert_cmpstr(mp_report_get(r, 1)->subject, ==, "cpu_common");
+
+    /* what pci-device-missing and cpu-count said already is not repeated */
+    {
+        g_autoptr(MpReport) r2 = mp_report_new();
+
+        mp_report_add(r2, "pci-device-missing", "0000:00:03.0", NULL, NULL, NULL, "x");
+        mp_report_add(r2, "cpu-count", "CPUs", NULL, NULL, NULL, "x");
+        g_assert_cmpuint(mp_check_sections_at_start(src, dst, NULL, r2), ==, 0);
+    }
+    /* a source list: the whole set */
+    {
+        g_autoptr(MpReport) r3 = mp_report_new();
+        g_autoptr(GArray) s = mp_section_list_new();
+
+        mp_section_list_add(s, "timer", 0, 2, 0, QEMU_VM_SECTION_FULL);
+        mp_section_list_add(s, "isa-serial", 0, 3, 0, QEMU_VM_SECTION_FULL);
+        mp_check_sections_at_start(src, dst, s, r3);
+        g_assert_cmpuint(count_code(r3, "device-missing", NULL), ==, 1);
+        g_assert_cmpuint(count_code(r3, "device-extra", NULL), ==, 4);
+    }
+}
+
+/* ---- the gate */
+
+typedef struct {
+    guint emitted;
+} Sink;
+
+static void on_emit(const MpFinding *f, void *opaque)
+{
+    ((Sink *)opaque)->emitted++;
+}
+
+static uint64_t offset;
+
+static void section(MpDevGate *g, uint8_t type, const char *idstr, uint32_t instance,
+                    uint32_t id, bool certain)
+{
+    MigEvent ev = { .type = MIG_EV_SECTION, .offset = offset, .end = offset + 20,
+                    .certain = certain };
+
+    ev.u.section.type = type;
+    ev.u.section.idstr = idstr;
+    ev.u.section.instance_id = instance;
+    ev.u.section.version_id = 1;
+    ev.u.section.section_id = id;
+    offset += 100;
+    mp_devgate_event(g, &ev);
+}
+
+static void simple(MpDevGate *g, MigEventType type, bool certain)
+{
+    MigEvent ev = { .type = type, .offset = offset, .end = offset + 1, .certain = certain };
+
+    mp_devgate_event(g, &ev);
+}
+
+static void checked(MpDevGate *g, guint scanned, guint confirmed)
+{
+    MigEvent ev = { .type = MIG_EV_BOUNDARIES_CHECKED, .offset = offset, .end = offset };
+
+    ev.u.check.scanned_sections = scanned;
+    ev.u.check.confirmed = confirmed;
+    ev.u.check.mismatched = scanned - confirmed;
+    mp_devgate_event(g, &ev);
+}
+
+/* the RAM setup: START ram, its end */
+static void ram_setup(MpDevGate *g)
+{
+    MigEvent end = { .type = MIG_EV_SECTION_END, .certain = true };
+
+    section(g, QEMU_VM_SECTION_START, "ram", 0, 2, true);
+    end.u.section.section_id = 2;
+    mp_devgate_event(g, &end);
+}
+
+static void test_hold_all_released(void)
+{
+    g_autoptr(MpFacts) dst = dst_with_sections();
+    g_autoptr(MpFacts) src = mp_facts_new(MP_FACTS_FROM_STREAM);
+    g_autoptr(MpReport) r = mp_report_new();
+    Sink sink = { 0 };
+    MpDevGate *g = mp_devgate_new(true, NULL, on_emit, &sink);
+    guint8 chunk[64] = { 0 };
+    g_autoptr(GByteArray) held = NULL;
+    uint64_t from, from_end, bytes;
+    gint64 start;
+    bool certain;
+
+    ram_setup(g);
+    mp_devgate_gate(g, src, dst, r);
+    g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_PASS);
+    section(g, QEMU_VM_SECTION_FULL, "timer", 0, 3, true);
+    g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_HOLD);
+    mp_devgate_keep(g, chunk, sizeof(chunk));
+    section(g, QEMU_VM_SECTION_FULL, "cpu_common", 0, 4, false);
+    g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_HOLD);
+    mp_devgate_keep(g, chunk, sizeof(chunk));
+    simple(g, MIG_EV_EOF, false);           /* guessed: wait for the VMDESCRIPTION */
+    g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_HOLD);
+    checked(g, 1, 1);
+    g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_RELEASE);
+    mp_devgate_keep(g, chunk, 10);
+    held = mp_devgate_take_held(g);
+    g_assert_cmpuint(held->len, ==, 2 * sizeof(chunk) + 10);
+    g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_PASS);
+    g_assert_true(mp_devgate_hold_info(g, &from, &from_end, &start, &bytes, &certain));
+    g_assert_true(certain);
+    g_assert_cmpuint(sink.emitted, ==, 0);
+    mp_devgate_free(g);
+}
+
+static void test_suspicion_cut_or_release(gconstpointer data)
+{
+    bool confirmed = GPOINTER_TO_INT(data);
+    g_autoptr(MpFacts) dst = dst_with_sections();
+    g_autoptr(MpFacts) src = mp_facts_new(MP_FACTS_FROM_STREAM);
+    g_autoptr(MpReport) r = mp_report_new();
+    Sink sink = { 0 };
+    MpDevGate *g = mp_devgate_new(false, NULL, on_emit, &sink);
+    MpSeverity sev;
+
+    ram_setup(g);
+    mp_devgate_gate(g, src, dst, r);
+    section(g, QEMU_VM_SECTION_FULL, "timer", 0, 3, true);
+    g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_PASS);   /* nothing held: all is well */
+    section(g, QEMU_VM_SECTION_FULL, "cpu_common", 0, 4, false);
+    g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_PASS);
+    section(g, QEMU_VM_SECTION_FULL, "cpu_common", 1, 5, false);  /* not at the destination */
+    g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_HOLD);
+    g_assert_cmpuint(sink.emitted, ==, 0);                      /* not yet: a guess */
+    simple(g, MIG_EV_EOF, false);
+    checked(g, 2, confirmed ? 2 : 1);
+    g_assert_cmpint(mp_devgate_poll(g), ==, confirmed ? MP_DEVGATE_CUT : MP_DEVGATE_RELEASE);
+    g_assert_cmpuint(count_code(r, "device-missing", &sev), ==, 1);
+    g_assert_cmpint(sev, ==, confirmed ? MP_SEVERITY_ERROR : MP_SEVERITY_WARNING);
+    g_assert_cmpuint(sink.emitted, ==, 1);
+    if (confirmed) {
+        g_assert_nonnull(strstr(mp_devgate_cut_reason(g), "cpu_common"));
+    }
+    mp_devgate_free(g);
+}
+
+static void test_certain_header_cuts_at_once(void)
+{
+    g_autoptr(MpFacts) dst = dst_with_sections();
+    g_autoptr(MpFacts) src = mp_facts_new(MP_FACTS_FROM_STREAM);
+    g_autoptr(MpReport) r = mp_report_new();
+    MpDevGate *g = mp_devgate_new(false, NULL, NULL, NULL);
+
+    ram_setup(g);
+    mp_devgate_gate(g, src, dst, r);
+    section(g, QEMU_VM_SECTION_FULL, "0000:00:05.0/virtio-rng", 0, 3, true);
+    g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_CUT);
+    mp_devgate_free(g);
+}
+
+static void test_over_limit(gconstpointer data)
+{
+    bool as_error = GPOINTER_TO_INT(data);
+    g_autoptr(MpFacts) dst = dst_with_sections();
+    g_autoptr(MpFacts) src = mp_facts_new(MP_FACTS_FROM_STREAM);
+    g_autoptr(MpReport) r = mp_report_new();
+    g_autoptr(MpPolicy) policy = NULL;
+    g_autoptr(GError) err = NULL;
+    MpDevGate *g;
+    g_autofree guint8 *chunk = g_malloc0(1024 * 1024);
+    MpSeverity sev;
+    MpDevGateAction a = MP_DEVGATE_HOLD;
+
+    const char *text = as_error ? "[severity]\ndevice-state-over-limit=error\n" : "";
+
+    policy = mp_policy_load_data(text, strlen(text), &err);
+    g_assert_no_error(err);
+    g_clear_pointer(&r, mp_report_free);
+    r = mp_policy_new_report(policy);
+    g = mp_devgate_new(true, policy, NULL, NULL);
+    ram_setup(g);
+    mp_devgate_gate(g, src, dst, r);
+    section(g, QEMU_VM_SECTION_FULL, "timer", 0, 3, true);
+    for (guint i = 0; i < 10 && a == MP_DEVGATE_HOLD; i++) {
+        mp_devgate_keep(g, chunk, 1024 * 1024);
+        a = mp_devgate_poll(g);
+    }
+    g_assert_cmpint(a, ==, as_error ? MP_DEVGATE_CUT : MP_DEVGATE_RELEASE);
+    g_assert_cmpuint(count_code(r, "device-state-over-limit", &sev), ==, 1);
+    g_assert_cmpint(sev, ==, as_error ? MP_SEVERITY_ERROR : MP_SEVERITY_WARNING);
+    mp_devgate_free(g);
+}
+
+static void test_with_the_prefix(void)
+{
+    g_autoptr(MpFacts) dst = dst_with_sections();
+    g_autoptr(MpFacts) src = mp_facts_new(MP_FACTS_FROM_STREAM);
+    g_autoptr(MpReport) r = mp_report_new();
+    MpDevGate *g = mp_devgate_new(false, NULL, NULL, NULL);
+
+    /* a small guest: the device state arrives before the verdict */
+    ram_setup(g);
+    g_assert_false(mp_devgate_pending(g));
+    section(g, QEMU_VM_SECTION_FULL, "timer", 0, 3, true);
+    section(g, QEMU_VM_SECTION_FULL, "cpu_common", 1, 4, false);
+    g_assert_true(mp_devgate_pending(g));       /* the verdict waits for its end */
+    simple(g, MIG_EV_EOF, false);
+    checked(g, 1, 1);
+    g_assert_false(mp_devgate_pending(g));
+    mp_devgate_gate(g, src, dst, r);
+    g_assert_cmpint(mp_report_verdict(r), ==, MP_VERDICT_REJECT);
+    g_assert_cmpuint(count_code(r, "device-missing", NULL), ==, 1);
+    g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_PASS);
+    mp_devgate_free(g);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/dest-sections/profile-round-trip", test_profile_round_trip);
+    g_test_add_func("/dest-sections/profile-malformed", test_profile_malformed);
+    g_test_add_func("/dest-sections/apply-dump", test_apply_dump);
+    g_test_add_func("/dest-sections/arriving", test_arriving);
+    g_test_add_func("/dest-sections/at-start", test_at_start);
+    g_test_add_func("/devgate/hold-all-released", test_hold_all_released);
+    g_test_add_data_func("/devgate/suspicion-confirmed-cut", GINT_TO_POINTER(1),
+                         test_suspicion_cut_or_release);
+    g_test_add_data_func("/devgate/suspicion-unconfirmed-released", GINT_TO_POINTER(0),
+                         test_suspicion_cut_or_release);
+    g_test_add_func("/devgate/certain-header-cuts", test_certain_header_cuts_at_once);
+    g_test_add_data_func("/devgate/over-limit-warning", GINT_TO_POINTER(0), test_over_limit);
+    g_test_add_data_func("/devgate/over-limit-error", GINT_TO_POINTER(1), test_over_limit);
+    g_test_add_func("/devgate/with-the-prefix", test_with_the_prefix);
+    return g_test_run();
+}
