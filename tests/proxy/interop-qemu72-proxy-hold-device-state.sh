@@ -14,6 +14,7 @@ require_qemu_version 7.2
 migtest_init
 require_tool sha256sum cmp
 
+# shellcheck disable=SC2054 # the commas are QEMU's option syntax
 SRC_ARGS=(-M q35 -m 128M -smp 2 -device virtio-rng-pci -device e1000,netdev=n0
           -netdev user,id=n0 -device VGA)
 DST_ARGS=("${SRC_ARGS[@]}")
@@ -44,6 +45,7 @@ check_eq "rejected: verdict accept, then device-missing on the device's section"
 check_eq "rejected: the hold began before that section and ended in a cut" \
     "$(events "$ev" '[.[] | select(.event == "device-state") | {action, boundaries_confirmed}]')" \
     '[{"action":"cut","boundaries_confirmed":true}]'
+# shellcheck disable=SC2016 # $o is jq's
 check_eq "rejected: the hold began before the device's own section" \
     "$(events "$ev" '([.[] | select(.event == "finding" and .code == "section-unknown-late") |
                       .message | capture("stream offset (?<o>[0-9]+)").o | tonumber][0]) as $o |

@@ -6,14 +6,21 @@
 # at the gate, before RAM is sent.  With the full profile the PCI and CPU
 # lists already differ (pci-device-missing, cpu-count); with a profile that
 # has only the section list (pci_devices and cpus removed) the source's
-# PCI devices and CPUs are mapped to section idstrs (device-missing).
+# PCI devices and CPUs are mapped to section idstrs (device-missing).  The
+# profile also carries version ranges from the destination's -dump-vmstate.
 . "$(dirname "$0")/proxy-functions.sh"
 require_migproxy
 require_qemu_version 7.2
 migtest_init
 
 dest_start dst -M pc -m 128M
-sections_profile dst "$TESTDIR/dst.profile" -M pc -m 128M
+"$QEMU" -M pc -dump-vmstate "$TESTDIR/dst-vmstate.json" </dev/null >/dev/null 2>&1 ||
+    die "-dump-vmstate failed"
+SECTIONS_DUMP=$TESTDIR/dst-vmstate.json sections_profile dst "$TESTDIR/dst.profile" -M pc -m 128M
+check_eq "the profile carries the RTC's loadable range from -dump-vmstate, none for ram" \
+    "$(jq -c '[.sections[] | select(.idstr == "mc146818rtc" or .idstr == "ram") |
+              [.idstr, .version, .minimum_version, .maximum_version]]' "$TESTDIR/dst.profile")" \
+    '[["ram",4,null,null],["mc146818rtc",3,1,3]]'
 check_eq "the profile lists cpu_common instance 0 and no instance 1" \
     "$(jq -c '[.sections[] | select(.idstr == "cpu_common") | .instance]' "$TESTDIR/dst.profile")" \
     '[0]'
