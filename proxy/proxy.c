@@ -1869,6 +1869,9 @@ static void add_failure_finding(Session *s, const char *dest_error)
         g_strdup("before the first section");
     bool dest = s->broke_off && strcmp(s->broke_off, "destination") == 0;
 
+    if (s->cut) {
+        return;     /* the proxy cut on a finding it has reported: no side failed */
+    }
     if (!s->report) {
         s->report = mp_policy_new_report(s->proxy->cfg.policy);
     }

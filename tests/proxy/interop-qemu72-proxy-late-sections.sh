@@ -44,6 +44,9 @@ late_case() {
     check_eq "$name: broken off by the proxy" \
         "$(events "$ev" '[.[] | select(.event == "end") | {outcome, broke_off}]')" \
         '[{"outcome":"failed","broke_off":"proxy"}]'
+    check_eq "$name: no side is blamed for the proxy's own cut" \
+        "$(events "$ev" '[.[] | select(.event == "finding" and
+                         (.code == "source-failed" or .code == "destination-failed"))] | length')" 0
     # chunks up to the one that ends the suspect header may have gone
     off=$(events "$ev" '[.[] | select(.event == "device-state") | .from_end][0]')
     check_eq "$name: the destination got less than the stream up to the held header's end" \
