@@ -4,7 +4,8 @@
 # max-bandwidth lifted and the return-path capability on both sides
 # (so that the source's downtime lasts until the destination has loaded
 # the device state, which is where a hold delays it), round by round in
-# turn: directly, through migproxy, through migproxy --hold-device-state.
+# turn: directly, through migproxy, through migproxy --hold-device-state
+# (the order rotated each round).
 # Reports medians of the source's downtime and total time, their ratios,
 # and the proxy's own measure of each hold (held_ms of the device-state
 # event: first held byte to release).
@@ -19,8 +20,11 @@ ROUNDS=${ROUNDS:-3}
 RAM=${RAM:-256M}
 
 : >"$TESTDIR/h.results"
+modes=(direct proxy hold)
 for ((round = 1; round <= ROUNDS; round++)); do
-    for mode in direct proxy hold; do
+    # rotate the order each round, so that no mode always follows another
+    for ((k = 0; k < 3; k++)); do
+        mode=${modes[(k + round - 1) % 3]}
         DEST_CAPS=return-path guest_start dst "$RAM" incoming
         guest_start src "$RAM"
         set_caps src return-path
