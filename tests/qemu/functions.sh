@@ -308,6 +308,26 @@ rom[511] = (-sum(rom)) & 0xFF     # SeaBIOS wants the bytes to sum to 0
 open(sys.argv[1], "wb").write(rom)
 EOF
 }
+# random_guest FILE MB: write MB MiB of random bytes to FILE and set
+# RANDOM_SRC_RAM and RANDOM_DST_RAM, the QEMU options of a source whose RAM
+# is a private mapping of FILE (the file is never written) and of a
+# destination with a RAM block of the same name.  An idle guest's RAM is
+# zero pages and crosses in a blink; incompressible pages take time, so a
+# test can act while RAM is still flowing.
+RANDOM_SRC_RAM=()
+RANDOM_DST_RAM=()
+random_guest() {
+    local file=$1 mb=$2
+    head -c "$((mb << 20))" /dev/urandom >"$file" || die "cannot write $file"
+    # QEMU's options take commas; these are not array separators.
+    # shellcheck disable=SC2054
+    RANDOM_SRC_RAM=(-m "${mb}M" -machine pc,memory-backend=mem
+        -object "memory-backend-file,id=mem,size=${mb}M,mem-path=$file,share=off")
+    # shellcheck disable=SC2054
+    RANDOM_DST_RAM=(-m "${mb}M" -machine pc,memory-backend=mem
+        -object "memory-backend-ram,id=mem,size=${mb}M")
+}
+
 # Pages the ROM above keeps dirty.
 DIRTY_ROM_PAGES=128
 
