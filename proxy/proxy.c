@@ -82,6 +82,7 @@ struct Channel {
     Leg up, down;
     bool closed;
     bool connecting;
+    bool recovery;              /* a postcopy-recovery main channel */
 };
 
 typedef enum {
@@ -126,6 +127,12 @@ struct Session {
     uint32_t rp_shut_value;
     bool late_undecodable;      /* forwarded past a point the decoder lost */
     MpConvergence *conv;        /* precopy rounds over RAM */
+    bool postcopy_running;      /* POSTCOPY_RUN seen: the guest runs at the destination */
+    bool paused;                /* postcopy broke off: waiting for a recovery channel */
+    bool recovery_given_up;
+    guint recovery_timer;
+    guint recoveries;
+    char *pause_who, *pause_why;
     guint rounds_reported;
     bool cut;                   /* a late check said: forward nothing more */
     char *cut_reason;
@@ -167,6 +174,7 @@ struct MpProxy {
 static void leg_pump(Leg *l);
 static void session_gate(Session *s);
 static void session_abort(Session *s, const char *who, const char *why);
+static void session_resume(Session *s, Channel *ch);
 static void session_check_done(Session *s);
 static void connect_next(Session *s);
 static void session_fetch_facts(Session *s);
@@ -225,6 +233,11 @@ static void session_unref(Session *s)
     g_free(s->dst_error);
     g_free(s->prefix_error);
     g_free(s->section);
+    if (s->recovery_timer) {
+        g_source_remove(s->recovery_timer);
+    }
+    g_free(s->pause_who);
+    g_free(s->pause_why);
     mp_convergence_free(s->conv);
     g_free(s->cut_reason);
     g_free(s->broke_off);
@@ -432,6 +445,32 @@ static void watch_convergence(Session *s, guint channel, const MigEvent *ev)
     }
 }
 
+/*
+ * The messages of a postcopy recovery, each said when it crosses: the
+ * source asks for each RAM block's received bitmap (RECV_BITMAP, the block
+ * name), the destination sends it back on the return path, then the source
+ * sends POSTCOPY_RESUME and the destination answers RESUME_ACK.
+ */
+static void recovery_event(Session *s, const char *from, const char *message,
+                           const uint8_t *data, uint16_t length, uint64_t offset)
+{
+    JsonObject *o = mp_events_begin("recovery", s->id);
+    g_autofree char *block = NULL;
+    g_autofree char *human = NULL;
+
+    json_object_set_string_member(o, "from", from);
+    json_object_set_string_member(o, "message", message);
+    json_object_set_int_member(o, "offset", (gint64)offset);
+    /* RECV_BITMAP names the block: a length byte, then the name */
+    if (length >= 1 && data[0] + 1 <= length) {
+        block = g_strndup((const char *)data + 1, data[0]);
+        json_object_set_string_member(o, "block", block);
+    }
+    human = g_strdup_printf("session %u: recovery: %s %s%s%s", s->id, from, message,
+                            block ? " " : "", block ? block : "");
+    mp_events_emit(s->proxy->cfg.events, o, human);
+}
+
 static void on_main_event(const MigEvent *ev, void *opaque)
 {
     Channel *ch = opaque;
@@ -462,6 +501,14 @@ static void on_main_event(const MigEvent *ev, void *opaque)
         }
         break;
     case MIG_EV_COMMAND:
+        if (ev->u.command.cmd == MIG_CMD_POSTCOPY_RUN) {
+            s->postcopy_running = true;
+        } else if (ev->u.command.cmd == MIG_CMD_RECV_BITMAP ||
+                   ev->u.command.cmd == MIG_CMD_POSTCOPY_RESUME) {
+            recovery_event(s, "source", ev->u.command.cmd == MIG_CMD_RECV_BITMAP ?
+                           "RECV_BITMAP" : "POSTCOPY_RESUME", ev->u.command.data,
+                           ev->u.command.length, ev->offset);
+        }
         if (ev->u.command.cmd == MIG_CMD_OPEN_RETURN_PATH) {
             f->return_path_opened = true;
         } else if (ev->u.command.cmd == MIG_CMD_POSTCOPY_ADVISE && !s->prefix_done) {
@@ -539,6 +586,13 @@ static void on_rp_event(const MigEvent *ev, void *opaque)
 {
     Channel *ch = opaque;
 
+    if (ev->type == MIG_EV_RP_MESSAGE && (ev->u.rp.type == MIG_RP_MSG_RECV_BITMAP ||
+                                          ev->u.rp.type == MIG_RP_MSG_RESUME_ACK)) {
+        recovery_event(ch->s, "destination", ev->u.rp.type == MIG_RP_MSG_RECV_BITMAP ?
+                       "RECV_BITMAP" : "RESUME_ACK", ev->u.rp.data, ev->u.rp.length,
+                       ev->offset);
+    }
+
     if (ev->type == MIG_EV_RP_MESSAGE && ev->u.rp.type == MIG_RP_MSG_SHUT &&
         ev->u.rp.length == 4) {
         uint32_t v;
@@ -571,6 +625,18 @@ static MigDecoder *new_decoder(Channel *ch, bool up)
     }
     switch (ch->kind) {
     case CH_MAIN:
+        if (ch->recovery) {
+            /* commands first, then the RAM of the paused migration */
+            MigDecoder *dec;
+            Channel *first = g_ptr_array_index(ch->s->channels, 0);
+
+            cfg.channel = MIG_CHANNEL_RECOVERY;
+            dec = mig_decoder_new(&cfg, on_main_event, ch);
+            if (first->up.dec) {
+                mig_decoder_inherit(dec, first->up.dec);
+            }
+            return dec;
+        }
         cfg.channel = MIG_CHANNEL_MAIN;
         cfg.flags |= MIG_DECODER_PAGE_EVENTS;   /* rounds over RAM */
         return mig_decoder_new(&cfg, on_main_event, ch);
@@ -733,7 +799,8 @@ static void on_written(GObject *obj, GAsyncResult *res, gpointer data)
 
     l->writing = false;
     if (!g_output_stream_write_all_finish(G_OUTPUT_STREAM(obj), res, &written, &error)) {
-        if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+        /* a channel the proxy closed (a pause or the end) breaks nothing more */
+        if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && !l->ch->closed) {
             session_abort(s, l->up ? "destination" : "source", error->message);
         }
         session_unref(s);
@@ -808,6 +875,13 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
         }
         l->free_bufs[l->n_free++] = buf;
         classify(ch, buf, (gsize)n);
+        return;
+    }
+    if (ch->closed) {
+        /* closed by the proxy (a pause or the end) while this read was under way */
+        l->free_bufs[l->n_free++] = buf;
+        session_check_done(s);
+        session_unref(s);
         return;
     }
     if (n <= 0) {
@@ -1200,6 +1274,19 @@ static gboolean adopt_later(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+/* The newest session on @route waiting for a postcopy recovery, if any. */
+static Session *route_paused_session(Route *route)
+{
+    for (guint i = route->sessions->len; i > 0; i--) {
+        Session *s = g_ptr_array_index(route->sessions, i - 1);
+
+        if (s->paused) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
 static void classify(Channel *ch, const guint8 *data, gsize n)
 {
     Route *route = ch->route;
@@ -1213,7 +1300,10 @@ static void classify(Channel *ch, const guint8 *data, gsize n)
         memcpy(&magic, data, 4);
         magic = GUINT32_FROM_BE(magic);
     }
-    if (magic == QEMU_VM_FILE_MAGIC) {
+    if (data[0] == QEMU_VM_COMMAND && route_paused_session(route)) {
+        /* no header: a postcopy recovery's main channel starts with commands */
+        session_resume(route_paused_session(route), ch);
+    } else if (magic == QEMU_VM_FILE_MAGIC) {
         if (proxy->cfg.once && proxy->once_taken) {
             /* --once: one migration only; later ones are refused */
             channel_free(ch);
@@ -1701,9 +1791,89 @@ static void connect_next(Session *s)
 /* ------------------------------------------------------------------ */
 /* the end */
 
+/* Nobody came to recover the paused migration: it failed where it broke. */
+static gboolean on_recovery_timeout(gpointer data)
+{
+    Session *s = data;
+    g_autofree char *why = g_strdup_printf("%s; no recovery within %u s", s->pause_why,
+                                           MP_RECOVERY_WAIT_S);
+
+    s->recovery_timer = 0;
+    s->paused = false;
+    s->recovery_given_up = true;
+    session_abort(s, s->pause_who, why);
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * In postcopy the guest runs at the destination and each side holds part
+ * of its memory: a broken connection must not end the migration.  QEMU
+ * pauses both sides (postcopy-paused) and the operator recovers with
+ * migrate-recover at the destination (on the address migproxy connects
+ * to) and migrate with resume=true at the source (to migproxy).  So the
+ * proxy closes what is left of the connections, so that both sides see the
+ * break, and keeps the session for the recovery channel, for at most
+ * MP_RECOVERY_WAIT_S.  Returns FALSE when the session is not pausable.
+ */
+static bool session_pause(Session *s, const char *who, const char *why)
+{
+    g_autofree char *human = NULL;
+    JsonObject *o;
+
+    if (!s->postcopy_running || s->stream_eof || s->recovery_given_up) {
+        return false;
+    }
+    s->paused = true;
+    g_free(s->pause_who);
+    g_free(s->pause_why);
+    s->pause_who = g_strdup(who);
+    s->pause_why = g_strdup(why);
+    human = g_strdup_printf("session %u: postcopy broken off by the %s: %s; paused, waiting "
+                            "for a recovery (migrate-recover at the destination, migrate "
+                            "resume=true at the source)", s->id, who, why);
+    o = mp_events_begin("paused", s->id);
+    json_object_set_string_member(o, "broke_off", who);
+    json_object_set_string_member(o, "error", why);
+    if (s->section) {
+        json_object_set_string_member(o, "last_section", s->section);
+    }
+    json_object_set_int_member(o, "wait_s", MP_RECOVERY_WAIT_S);
+    mp_events_emit(s->proxy->cfg.events, o, human);
+    for (guint i = 0; i < s->channels->len; i++) {
+        channel_close(g_ptr_array_index(s->channels, i));
+    }
+    s->recovery_timer = g_timeout_add_seconds(MP_RECOVERY_WAIT_S, on_recovery_timeout, s);
+    return true;
+}
+
+/* A recovery channel for paused session @s: it carries the rest of the stream. */
+static void session_resume(Session *s, Channel *ch)
+{
+    g_autofree char *human = g_strdup_printf("session %u: recovery channel %u: resuming "
+                                             "postcopy", s->id, s->channels->len);
+    JsonObject *o;
+
+    s->paused = false;
+    g_source_remove(s->recovery_timer);
+    s->recovery_timer = 0;
+    s->recoveries++;
+    /* what the broken main channel's decoder said no longer stands */
+    g_clear_pointer(&s->failure, g_free);
+    ch->recovery = true;
+    attach(s, ch, CH_MAIN);
+    o = mp_events_begin("resumed", s->id);
+    json_object_set_int_member(o, "index", ch->index);
+    json_object_set_int_member(o, "recoveries", s->recoveries);
+    mp_events_emit(s->proxy->cfg.events, o, human);
+    channel_start(s, ch);
+}
+
 static void session_abort(Session *s, const char *who, const char *why)
 {
-    if (s->finished || s->broke_off) {
+    if (s->finished || s->broke_off || s->paused) {
+        return;
+    }
+    if (session_pause(s, who, why)) {
         return;
     }
     s->broke_off = g_strdup(who);
@@ -1783,7 +1953,8 @@ static void add_channel_summaries(Session *s, JsonObject *o, uint64_t *to_dst, u
         Channel *ch = g_ptr_array_index(s->channels, i);
         JsonObject *c = json_object_new();
 
-        json_object_set_string_member(c, "kind", channel_kind_name(ch->kind));
+        json_object_set_string_member(c, "kind", ch->recovery ? "recovery"
+                                                 : channel_kind_name(ch->kind));
         json_object_set_int_member(c, "bytes_to_destination", (gint64)ch->up.bytes);
         json_object_set_int_member(c, "bytes_to_source", (gint64)ch->down.bytes);
         if (ch->up.sum) {
@@ -1818,6 +1989,7 @@ static void session_end(Session *s, const char *outcome, const char *dest_status
     json_object_set_int_member(o, "bytes_to_source", (gint64)to_src);
     json_object_set_boolean_member(o, "destination_contacted", s->contacted);
     json_object_set_boolean_member(o, "dry_run", p->cfg.dry_run);
+    json_object_set_int_member(o, "recoveries", s->recoveries);
     json_object_set_int_member(o, "rounds", mp_convergence_n_rounds(s->conv));
     json_object_set_int_member(o, "pages_sent_again",
                                (gint64)mp_convergence_total_pages_again(s->conv));
@@ -1953,7 +2125,7 @@ static void session_finish(Session *s)
 
 static void session_check_done(Session *s)
 {
-    if (s->finished) {
+    if (s->finished || s->paused) {
         return;
     }
     if (!s->rejected && !s->broke_off) {

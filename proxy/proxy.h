@@ -36,6 +36,8 @@ G_BEGIN_DECLS
 #define MP_LIMIT_PREFIX        (16u * 1024u * 1024u)
 /* what another channel may send before the gate has decided */
 #define MP_LIMIT_HELD          (8u * 1024u * 1024u)
+/* how long a postcopy that broke off waits for its recovery channel (s) */
+#define MP_RECOVERY_WAIT_S     600u
 
 typedef struct {
     char *listen;               /* URI */
