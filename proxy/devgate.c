@@ -41,6 +41,7 @@ struct MpDevGate {
     bool resolved, resolved_certain;
 
     HoldState hold;
+    bool package_hold;          /* the hold is a postcopy PACKAGED blob */
     GByteArray *held;
     uint64_t from_offset, from_end;
     gint64 start_us;
@@ -236,6 +237,30 @@ void mp_devgate_event(MpDevGate *g, const MigEvent *ev)
         if (g->ram_open && ev->u.section.section_id == g->ram_id) {
             g->ram_open = false;
             g->ram_setup_done = true;
+        }
+        break;
+    case MIG_EV_PACKAGED_BEGIN:
+        /*
+         * The blob holds the device state and ends with POSTCOPY_RUN: once
+         * that is forwarded the guest runs at the destination, and a
+         * device it cannot load loses the VM.  So the whole blob is held
+         * until its end and judged first.
+         */
+        if (g->decided && !g->cut && g->hold == HOLD_NONE && ev->certain) {
+            start_hold(g, ev);
+            g->package_hold = true;
+        }
+        break;
+    case MIG_EV_PACKAGED_END:
+        /*
+         * The blob's length bounds its sections: the decoder reached its
+         * end exactly, item after item, so the boundaries it found inside
+         * are confirmed by the blob as a VMDESCRIPTION confirms them in
+         * precopy (where the blob has none).
+         */
+        if (g->package_hold && g->hold == HOLD_ON) {
+            g->resolved = g->resolved_certain = true;
+            resolve(g, true);
         }
         break;
     case MIG_EV_EOF:

@@ -30,7 +30,11 @@
  * errors, via the policy's [severity], the migration is cut).  Then:
  * confirmed findings that are errors cut the migration; findings on
  * boundaries still unconfirmed become warnings and the bytes are released.
- * One hold per session; inside a postcopy PACKAGED blob nothing is held.
+ * In postcopy the device state travels in a PACKAGED blob that ends with
+ * POSTCOPY_RUN: the whole blob is always held (bounded as above) and judged
+ * at its end, where the blob's own length confirms the boundaries found in
+ * it; an error cuts the migration before the guest could start at the
+ * destination.  One hold per session.
  */
 #ifndef MP_PROXY_DEVGATE_H
 #define MP_PROXY_DEVGATE_H

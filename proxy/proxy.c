@@ -1820,7 +1820,9 @@ static bool session_pause(Session *s, const char *who, const char *why)
     g_autofree char *human = NULL;
     JsonObject *o;
 
-    if (!s->postcopy_running || s->stream_eof || s->recovery_given_up) {
+    /* the proxy's own cut is a decision, not a failure to recover from */
+    if (!s->postcopy_running || s->stream_eof || s->recovery_given_up ||
+        strcmp(who, "proxy") == 0) {
         return false;
     }
     s->paused = true;

@@ -315,6 +315,36 @@ static void test_certain_header_cuts_at_once(void)
     mp_devgate_free(g);
 }
 
+/* Postcopy: the PACKAGED blob is held whole and judged at its end, whose
+ * length confirms the boundaries found in it. */
+static void test_package(gconstpointer data)
+{
+    bool bad = GPOINTER_TO_INT(data);
+    g_autoptr(MpFacts) dst = dst_with_sections();
+    g_autoptr(MpFacts) src = mp_facts_new(MP_FACTS_FROM_STREAM);
+    g_autoptr(MpReport) r = mp_report_new();
+    Sink sink = { 0 };
+    MpDevGate *g = mp_devgate_new(false, NULL, on_emit, &sink);
+    MpSeverity sev;
+
+    ram_setup(g);
+    mp_devgate_gate(g, src, dst, r);
+    g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_PASS);
+    simple(g, MIG_EV_PACKAGED_BEGIN, true);
+    g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_HOLD);
+    section(g, QEMU_VM_SECTION_FULL, "timer", 0, 3, true);
+    section(g, QEMU_VM_SECTION_FULL, "cpu_common", bad ? 1 : 0, 4, false);
+    g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_HOLD);
+    g_assert_cmpuint(sink.emitted, ==, 0);
+    simple(g, MIG_EV_PACKAGED_END, false);
+    g_assert_cmpint(mp_devgate_poll(g), ==, bad ? MP_DEVGATE_CUT : MP_DEVGATE_RELEASE);
+    g_assert_cmpuint(count_code(r, "device-missing", &sev), ==, bad ? 1 : 0);
+    if (bad) {
+        g_assert_cmpint(sev, ==, MP_SEVERITY_ERROR);
+    }
+    mp_devgate_free(g);
+}
+
 static void test_over_limit(gconstpointer data)
 {
     bool as_error = GPOINTER_TO_INT(data);
@@ -388,5 +418,7 @@ int main(int argc, char **argv)
     g_test_add_data_func("/devgate/over-limit-warning", GINT_TO_POINTER(0), test_over_limit);
     g_test_add_data_func("/devgate/over-limit-error", GINT_TO_POINTER(1), test_over_limit);
     g_test_add_func("/devgate/with-the-prefix", test_with_the_prefix);
+    g_test_add_data_func("/devgate/package-cut", GINT_TO_POINTER(1), test_package);
+    g_test_add_data_func("/devgate/package-released", GINT_TO_POINTER(0), test_package);
     return g_test_run();
 }
