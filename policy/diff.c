@@ -542,7 +542,8 @@ static void diff_sections(MpReport *r, const MpVmConfig *a, const MpVmConfig *b)
     }
 }
 
-/* A's sections against a profile B, which has facts but no section list. */
+/* A's sections against a profile B without a section list (probe without
+ * --sections-from): its PCI devices and CPU count only. */
 static void sections_against_profile(MpReport *r, const MpVmConfig *a, const MpVmConfig *b)
 {
     g_autoptr(GHashTable) done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -579,7 +580,8 @@ void mp_diff_configs(MpReport *report, const MpVmConfig *a, const MpVmConfig *b)
         mp_report_add(report, "diff-partial", "device sections", NULL, NULL,
                       "compare with a stream written by that configuration (started with -S, "
                       "migrated to a file) for the whole section list",
-                      "%s is a profile: it lists no device sections%s", p == a ? "A" : "B",
+                      "%s is a profile without a section list (made without "
+                      "probe --sections-from)%s", p == a ? "A" : "B",
                       a->sections ? "; A's sections were checked against B's PCI devices "
                       "and CPU count only" : (b->sections ? "; B's sections were not compared"
                                              : "; no sections compared"));

@@ -263,5 +263,20 @@ MpVmConfig *mp_vmconfig_from_profile(const char *text, gssize length, GError **e
             g_ptr_array_add(c->facts->announced_caps, g_strdup(l->data));
         }
     }
+    if (c->facts->sections) {
+        /* `probe --sections-from`: the configuration's own section list */
+        c->sections = mp_section_list_new();
+        for (guint i = 0; i < c->facts->sections->len; i++) {
+            const MpSectionRef *r = &g_array_index(c->facts->sections, MpSectionRef, i);
+            MpSectionRef *copy;
+
+            mp_section_list_add(c->sections, r->idstr, r->instance, r->version,
+                                r->section_id, r->type);
+            copy = &g_array_index(c->sections, MpSectionRef, c->sections->len - 1);
+            copy->has_range = r->has_range;
+            copy->min_version = r->min_version;
+            copy->max_version = r->max_version;
+        }
+    }
     return g_steal_pointer(&c);
 }

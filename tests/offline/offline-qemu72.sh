@@ -134,6 +134,20 @@ check_eq "the profile's PCI devices find the rng" \
     "$(jq -c '[.findings[] | select(.severity == "error") | .subject]' "$T/prof-rng.json")" \
     "$(jq -cn --arg r "$rngaddr" '[$r]')"
 
+# the same destination's profile with its own section list (from a stream
+# of its configuration): the whole section list compares, as for a stream
+"$MIGPROXY" probe --qmp "unix:$T/dst.qmp" --sections-from "$T/pc.mig" -o "$T/dst-sections.profile" ||
+    die "migproxy probe --sections-from failed"
+run_offline "$T/secprof-same.json" diff --json "$T/pc.mig" "$T/dst-sections.profile"
+check_eq "stream against the section-list profile of its configuration: exit 0, no finding" \
+    "$RC $(jq -c '[.findings[] | select(.severity != "info")]' "$T/secprof-same.json")" "0 []"
+check_jq "a profile with sections is not partial" "$T/secprof-same.json" \
+    '[.findings[] | .code] | index("diff-partial") == null'
+run_offline "$T/secprof-rng.json" diff --json "$T/rng.mig" "$T/dst-sections.profile"
+check_eq "rng stream against it: exit 1, device-missing on the rng's section" \
+    "$RC $(jq -c '[.findings[] | select(.severity == "error") | .code + " " + .subject]' "$T/secprof-rng.json")" \
+    "1 $(jq -cn --arg r "$rngaddr" '["device-missing \($r)"]')"
+
 # --dest-vmstate: the destination binary's own descriptions, as written,
 # then edited to load neither the rtc's version nor a fw_cfg subsection.
 timeout 60 "$QEMU" -nodefaults -display none -M pc -dump-vmstate "$T/pc.dump" </dev/null ||
