@@ -21,6 +21,7 @@
 #include "device-log.h"
 #include "convergence.h"
 #include "devices.h"
+#include "stream-file.h"
 #include "vmstate-dump.h"
 
 typedef struct {
@@ -628,38 +629,23 @@ static void print_text(const char *path, const Summary *s, const MigDecoderStats
  * stream decoded to a clean end, 1 when the decoder said no (@err set),
  * 2 on a read error (reported here).
  */
+/* 0 decoded to a clean end, 1 not (@err), 2 a read error (said here). */
 static int decode_fd(const char *path, int fd, MigDecoder *dec, size_t chunk, GError **err)
 {
-    /*
-     * Page-aligned: the kernel's copy into a buffer 16 bytes off a page
-     * boundary (where malloc puts large blocks) ran at about half speed
-     * in tests/bench/decode-bench.sh.
-     */
-    uint8_t *buf = g_aligned_alloc(chunk, 1, 4096);
-    int rc;
+    GError *io = NULL;
 
-    for (;;) {
-        ssize_t n = read(fd, buf, chunk);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            fprintf(stderr, "migdump: %s: %s\n", path, g_strerror(errno));
-            rc = 2;
-            break;
-        }
-        if (n == 0) {
-            rc = mig_decoder_finish(dec, err) ? 0 : 1;
-            break;
-        }
-        if (!mig_decoder_feed(dec, buf, (size_t)n, err)) {
-            rc = 1;
-            break;
-        }
+    switch (mp_stream_file_decode(fd, path, dec, chunk, &io)) {
+    case MP_STREAM_FILE_OK:
+        return 0;
+    case MP_STREAM_FILE_UNDECODABLE:
+        g_propagate_error(err, io);
+        return 1;
+    case MP_STREAM_FILE_IO:
+        break;
     }
-    g_aligned_free(buf);
-    return rc;
+    fprintf(stderr, "migdump: %s\n", io->message);
+    g_error_free(io);
+    return 2;
 }
 
 /* Findings as "severity code: message" lines, or a JSON list with @json. */
