@@ -94,6 +94,7 @@ int main(int argc, char **argv)
     gboolean once = FALSE, dry_run = FALSE, checksum = FALSE, hold = FALSE;
     gint settle_ms = 50;
     gint prefix_timeout = 10;
+    gint stall_timeout = 30, end_timeout = 60, tcp_timeout = 20, link_down_ms = 500;
     GOptionEntry entries[] = {
         { "listen", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &listen,
           "where the source migrates to (tcp:HOST:PORT or unix:PATH); repeatable, "
@@ -121,6 +122,18 @@ int main(int argc, char **argv)
         { "prefix-timeout", 0, 0, G_OPTION_ARG_INT, &prefix_timeout,
           "seconds for a connection's first bytes and a migration's prefix (default 10, 0: none)",
           "S" },
+        { "stall-timeout", 0, 0, G_OPTION_ARG_INT, &stall_timeout,
+          "seconds the source may send nothing while its stream is forwarded (default 30, 0: none)",
+          "S" },
+        { "end-timeout", 0, 0, G_OPTION_ARG_INT, &end_timeout,
+          "seconds the destination may stay silent after the source's last record (default 60, "
+          "0: none)", "S" },
+        { "tcp-timeout", 0, 0, G_OPTION_ARG_INT, &tcp_timeout,
+          "seconds of unacknowledged data or unanswered keepalives before TCP gives a leg up "
+          "(default 20, 0: the kernel's)", "S" },
+        { "link-down-ms", 0, 0, G_OPTION_ARG_INT, &link_down_ms,
+          "break off sessions whose leg's interface has had no carrier this long (default 500, "
+          "0: do not watch links)", "MS" },
         { "settle-ms", 0, 0, G_OPTION_ARG_INT, &settle_ms,
           "wait this long after the prefix for the source's other channels (default 50)", "MS" },
         { NULL, 0, 0, 0, NULL, NULL, NULL },
@@ -160,7 +173,8 @@ int main(int argc, char **argv)
     if (argc > 1 || n_routes == 0 || !connect_to || g_strv_length(connect_to) != n_routes ||
         (dest_qmp && g_strv_length(dest_qmp) != n_routes) ||
         (dest_profile && g_strv_length(dest_profile) != n_routes) ||
-        (dest_qmp && dest_profile) || settle_ms < 0 || prefix_timeout < 0) {
+        (dest_qmp && dest_profile) || settle_ms < 0 || prefix_timeout < 0 || stall_timeout < 0 ||
+        end_timeout < 0 || tcp_timeout < 0 || link_down_ms < 0) {
         fprintf(stderr, "usage: migproxy --listen ADDR --connect ADDR [--dest-qmp ADDR | "
                 "--dest-profile FILE] [--source-qmp ADDR] [--policy FILE] [--events FILE|-] "
                 "[--once] [--dry-run]\n(--listen, --connect and --dest-* pair up in order)\n");
@@ -187,6 +201,10 @@ int main(int argc, char **argv)
     config.hold_device_state = hold;
     config.settle_ms = (guint)settle_ms;
     config.prefix_timeout_s = (guint)prefix_timeout;
+    config.stall_timeout_s = (guint)stall_timeout;
+    config.end_timeout_s = (guint)end_timeout;
+    config.tcp_timeout_s = (guint)tcp_timeout;
+    config.link_down_ms = (guint)link_down_ms;
     proxy = mp_proxy_new(&config, loop);
     for (guint i = 0; i < n_routes; i++) {
         MpRouteConfig route = {

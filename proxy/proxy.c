@@ -16,6 +16,7 @@
 #include "convergence.h"
 #include "decoder.h"
 #include "devgate.h"
+#include "liveness.h"
 #include "qmp.h"
 #include "uri.h"
 
@@ -83,6 +84,8 @@ struct Channel {
     bool closed;
     bool connecting;
     bool recovery;              /* a postcopy-recovery main channel */
+    guint src_watch, dst_watch; /* socket errors noticed while not reading */
+    int src_ifindex, dst_ifindex;   /* interface under each end, 0: unknown */
 };
 
 typedef enum {
@@ -144,6 +147,8 @@ struct Session {
     char *failure;
     guint settle_timer;
     guint prefix_timer;
+    guint stall_timer;
+    gint64 last_progress_us;    /* a byte read or written on any leg */
     gint64 settle_deadline_us;
     bool finished;
 };
@@ -166,6 +171,7 @@ struct MpProxy {
     MpProxyConfig cfg;
     GMainLoop *loop;
     GPtrArray *routes;
+    MpLinkMonitor *links;
     guint next_session;
     int exit_status;
     bool once_taken;
@@ -178,6 +184,10 @@ static void session_resume(Session *s, Channel *ch);
 static void session_check_done(Session *s);
 static void connect_next(Session *s);
 static void session_fetch_facts(Session *s);
+static void session_watch_stall(Session *s);
+static const char *session_phase(const Session *s);
+static uint64_t session_source_offset(const Session *s);
+static void on_src_error(const char *error, gpointer data);
 
 /* ------------------------------------------------------------------ */
 /* sessions */
@@ -188,9 +198,23 @@ static Session *session_ref(Session *s)
     return s;
 }
 
+static void channel_unwatch(Channel *ch)
+{
+    if (ch->src_watch) {
+        g_source_remove(ch->src_watch);
+        ch->src_watch = 0;
+    }
+    if (ch->dst_watch) {
+        g_source_remove(ch->dst_watch);
+        ch->dst_watch = 0;
+    }
+}
+
 static void channel_free(Channel *ch)
 {
     Leg *legs[] = { &ch->up, &ch->down };
+
+    channel_unwatch(ch);
 
     for (size_t i = 0; i < G_N_ELEMENTS(legs); i++) {
         Leg *l = legs[i];
@@ -807,6 +831,7 @@ static void on_written(GObject *obj, GAsyncResult *res, gpointer data)
         return;
     }
     l->bytes += written;
+    s->last_progress_us = g_get_monotonic_time();
     if (l->flushing_held) {
         l->flushing_held = false;
         g_byte_array_set_size(l->held, 0);
@@ -915,6 +940,7 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
     } else {
         bool kept;
 
+        s->last_progress_us = g_get_monotonic_time();
         leg_feed(l, buf, (gsize)n);
         kept = devgate_apply(s, l, buf, (gsize)n);
         if (s->cut) {
@@ -1052,6 +1078,7 @@ static void channel_close(Channel *ch)
         return;
     }
     ch->closed = true;
+    channel_unwatch(ch);
     if (ch->src) {
         g_io_stream_close(G_IO_STREAM(ch->src), NULL, NULL);
     }
@@ -1072,6 +1099,40 @@ static bool channel_done(const Channel *ch)
            ch->down.eof && ch->down.shut && !ch->down.writing && !ch->down.queued_buf;
 }
 
+/*
+ * A socket error on a leg the proxy is not reading right now (its buffers
+ * wait on the other leg): without this it would be noticed only at the
+ * next read, seconds later.  A pending read reports the error itself.
+ */
+static void channel_socket_error(Channel *ch, bool source, const char *error)
+{
+    Session *s = ch->s;
+    g_autofree char *why = NULL;
+
+    if (source) {
+        ch->src_watch = 0;
+    } else {
+        ch->dst_watch = 0;
+    }
+    if (!s || ch->closed || s->finished || (source ? ch->up.reading : ch->down.reading)) {
+        return;
+    }
+    why = g_strdup_printf("%s channel %u: %s", channel_kind_name(ch->kind), ch->index, error);
+    session_ref(s);
+    session_abort(s, source ? "source" : "destination", why);
+    session_unref(s);
+}
+
+static void on_src_error(const char *error, gpointer data)
+{
+    channel_socket_error(data, true, error);
+}
+
+static void on_dst_error(const char *error, gpointer data)
+{
+    channel_socket_error(data, false, error);
+}
+
 static void attach(Session *s, Channel *ch, ChannelKind kind)
 {
     ch->s = s;
@@ -1079,6 +1140,7 @@ static void attach(Session *s, Channel *ch, ChannelKind kind)
     ch->index = s->channels->len;
     g_ptr_array_add(s->channels, ch);
     ch->up.dec = new_decoder(ch, true);
+    ch->src_watch = mp_liveness_watch(ch->src, on_src_error, ch);
 }
 
 /* Announce @ch in @s and let it run: decode what it held, gate, connect. */
@@ -1361,6 +1423,8 @@ static void on_accept(GObject *obj, GAsyncResult *res, gpointer data)
     g_ptr_array_add(route->unclassified, ch);
     ch->src = conn;
     leg_no_delay(conn);
+    mp_liveness_tune(conn, route->proxy->cfg.tcp_timeout_s);
+    ch->src_ifindex = mp_liveness_ifindex(conn);
     leg_init(&ch->up, ch, true, route->proxy->cfg.checksum);
     leg_init(&ch->down, ch, false, route->proxy->cfg.checksum);
     ch->up.in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
@@ -1699,6 +1763,7 @@ static void session_decide(Session *s)
         return;
     }
     s->state = S_CONNECTING;
+    session_watch_stall(s);
     connect_next(s);
 }
 
@@ -1740,6 +1805,9 @@ static void on_connected(GObject *obj, GAsyncResult *res, gpointer data)
     }
     ch->dst = conn;
     leg_no_delay(conn);
+    mp_liveness_tune(conn, s->proxy->cfg.tcp_timeout_s);
+    ch->dst_ifindex = mp_liveness_ifindex(conn);
+    ch->dst_watch = mp_liveness_watch(conn, on_dst_error, ch);
     s->contacted = true;
     /*
      * The client's connect timeout stays on the socket as an I/O timeout;
@@ -1786,6 +1854,163 @@ static void connect_next(Session *s)
     g_socket_client_connect_async(s->route->client, G_SOCKET_CONNECTABLE(s->route->connect_addr),
                                   s->cancel, on_connected, next);
     session_ref(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* liveness: phases, stalls, links (the kernel's part is in liveness.c) */
+
+/* Where the session is, for events: what a silence in it means differs. */
+static const char *session_phase(const Session *s)
+{
+    const Channel *main_ch = s->channels->len ? g_ptr_array_index(s->channels, 0) : NULL;
+
+    if (!s->decided) {
+        return s->prefix_done ? "gate" : "prefix";
+    }
+    if (s->stream_eof || (main_ch && main_ch->up.eof)) {
+        return "end";
+    }
+    if (s->ram_start_done && !s->stream_eof &&
+        s->section && !g_str_has_prefix(s->section, "PART") && !g_str_has_prefix(s->section, "END") &&
+        !strstr(s->section, "'ram'")) {
+        return "device-state";
+    }
+    return "stream";
+}
+
+/* Bytes of the main channel read from the source so far. */
+static uint64_t session_source_offset(const Session *s)
+{
+    const Channel *main_ch = s->channels->len ? g_ptr_array_index(s->channels, 0) : NULL;
+
+    return main_ch && main_ch->up.dec ? mig_decoder_offset(main_ch->up.dec) : 0;
+}
+
+/*
+ * Is the proxy waiting only on its peers, with nothing of its own to
+ * write?  While a write is pending the destination is slow, not silent:
+ * TCP_USER_TIMEOUT judges whether it is still alive (a zero window it
+ * answers is alive), and the stall clock does not run.
+ */
+static bool session_waiting_on_peers(const Session *s)
+{
+    for (guint i = 0; i < s->channels->len; i++) {
+        const Channel *ch = g_ptr_array_index(s->channels, i);
+
+        if (ch->closed) {
+            continue;
+        }
+        if (ch->connecting || ch->up.writing || ch->up.queued_buf || ch->up.held->len ||
+            ch->down.writing || ch->down.queued_buf) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * After the gate, a session that moves no byte on any leg for the phase's
+ * timeout is broken off: in the stream the source owes the next bytes
+ * (QEMU writes RAM continuously; with multifd any channel counts); after
+ * the source's last record the destination owes its answer (the return
+ * path's SHUT, or its close).
+ */
+static gboolean on_stall_check(gpointer data)
+{
+    Session *s = data;
+    MpProxyConfig *cfg = &s->proxy->cfg;
+    gint64 now = g_get_monotonic_time();
+    const char *phase;
+    bool end;
+    guint limit_s;
+
+    if (s->finished) {
+        s->stall_timer = 0;
+        return G_SOURCE_REMOVE;
+    }
+    if (!session_waiting_on_peers(s)) {
+        s->last_progress_us = now;
+        return G_SOURCE_CONTINUE;
+    }
+    phase = session_phase(s);
+    end = strcmp(phase, "end") == 0;
+    limit_s = end ? cfg->end_timeout_s : cfg->stall_timeout_s;
+    if (!limit_s || now - s->last_progress_us < (gint64)limit_s * G_USEC_PER_SEC) {
+        return G_SOURCE_CONTINUE;
+    }
+    {
+        const char *who = end ? "destination" : "source";
+        g_autofree char *why = g_strdup_printf("the %s sent nothing for %u s (%s phase timeout)",
+                                               who, limit_s, phase);
+        JsonObject *o = mp_events_begin("stalled", s->id);
+        g_autofree char *human = g_strdup_printf(
+            "session %u: the %s leg is silent: nothing for %u s in the %s phase at source byte %"
+            G_GUINT64_FORMAT, s->id, who, limit_s, phase, session_source_offset(s));
+
+        json_object_set_string_member(o, "leg", who);
+        json_object_set_string_member(o, "phase", phase);
+        json_object_set_int_member(o, "timeout_s", limit_s);
+        json_object_set_int_member(o, "source_offset", (gint64)session_source_offset(s));
+        if (s->section) {
+            json_object_set_string_member(o, "last_section", s->section);
+        }
+        mp_events_emit(cfg->events, o, human);
+        s->stall_timer = 0;
+        session_abort(s, who, why);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static void session_watch_stall(Session *s)
+{
+    if (s->stall_timer || (!s->proxy->cfg.stall_timeout_s && !s->proxy->cfg.end_timeout_s)) {
+        return;
+    }
+    s->last_progress_us = g_get_monotonic_time();
+    /* a quarter second: the granularity of the timeouts, cheap per session */
+    s->stall_timer = g_timeout_add_full(G_PRIORITY_DEFAULT, 250, on_stall_check, session_ref(s),
+                                        (GDestroyNotify)session_unref);
+}
+
+/*
+ * An interface lost its carrier for the monitor's grace time: every
+ * session with a leg over it is broken off at once, naming that leg; TCP
+ * would only see silence and wait for minutes.
+ */
+static void on_link_down(int ifindex, const char *ifname, guint down_ms, gpointer data)
+{
+    MpProxy *p = data;
+    g_autoptr(GPtrArray) hit = g_ptr_array_new_with_free_func((GDestroyNotify)session_unref);
+    g_autoptr(GPtrArray) who = g_ptr_array_new();
+
+    for (guint r = 0; r < p->routes->len; r++) {
+        Route *route = g_ptr_array_index(p->routes, r);
+
+        for (guint i = 0; i < route->sessions->len; i++) {
+            Session *s = g_ptr_array_index(route->sessions, i);
+
+            for (guint c = 0; c < s->channels->len && !s->finished; c++) {
+                Channel *ch = g_ptr_array_index(s->channels, c);
+
+                if (ch->closed) {
+                    continue;
+                }
+                if (ch->src_ifindex == ifindex || (ch->dst && ch->dst_ifindex == ifindex)) {
+                    g_ptr_array_add(hit, session_ref(s));
+                    g_ptr_array_add(who, (gpointer)(ch->src_ifindex == ifindex ? "source"
+                                                                              : "destination"));
+                    break;
+                }
+            }
+        }
+    }
+    for (guint i = 0; i < hit->len; i++) {
+        Session *s = g_ptr_array_index(hit, i);
+        g_autofree char *why = g_strdup_printf("link %s lost its carrier (down for %u ms)",
+                                               ifname, down_ms);
+
+        session_abort(s, g_ptr_array_index(who, i), why);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -1884,15 +2109,20 @@ static void session_abort(Session *s, const char *who, const char *why)
     }
     {
         /* said at once: the end event waits for the destination's QMP */
-        g_autofree char *human = g_strdup_printf("session %u: broken off by the %s: %s",
-                                                 s->id, who, why);
+        g_autofree char *human = g_strdup_printf(
+            "session %u: broken off by the %s (%s phase, source byte %" G_GUINT64_FORMAT
+            "%s%s): %s", s->id, who, session_phase(s), session_source_offset(s),
+            s->section ? ", in " : "", s->section ? s->section : "", why);
         JsonObject *o = mp_events_begin("broken", s->id);
 
         json_object_set_string_member(o, "broke_off", who);
         json_object_set_string_member(o, "error", why);
         if (s->section) {
             json_object_set_string_member(o, "last_section", s->section);
+            json_object_set_int_member(o, "last_section_offset", (gint64)s->section_offset);
         }
+        json_object_set_string_member(o, "phase", session_phase(s));
+        json_object_set_int_member(o, "source_offset", (gint64)session_source_offset(s));
         mp_events_emit(s->proxy->cfg.events, o, human);
     }
     for (guint i = 0; i < s->channels->len; i++) {
@@ -2101,6 +2331,10 @@ static void session_finish(Session *s)
         g_source_remove(s->hold_timer);
         s->hold_timer = 0;
     }
+    if (s->stall_timer) {
+        g_source_remove(s->stall_timer);
+        s->stall_timer = 0;
+    }
     if (s->rejected) {
         session_end(s, "rejected", NULL, NULL);
         return;
@@ -2157,6 +2391,14 @@ MpProxy *mp_proxy_new(const MpProxyConfig *config, GMainLoop *loop)
     p->loop = loop;
     p->routes = g_ptr_array_new();
     p->exit_status = -1;
+    if (config->link_down_ms) {
+        g_autoptr(GError) error = NULL;
+
+        p->links = mp_link_monitor_new(config->link_down_ms, on_link_down, p, &error);
+        if (!p->links) {
+            g_warning("%s: a link going down will be noticed only by TCP", error->message);
+        }
+    }
     return p;
 }
 
@@ -2176,6 +2418,7 @@ void mp_proxy_free(MpProxy *proxy)
         /* routes are small and the process is exiting: sessions may still point here */
     }
     g_ptr_array_unref(proxy->routes);
+    mp_link_monitor_free(proxy->links);
     g_free(proxy);
 }
 

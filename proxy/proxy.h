@@ -57,6 +57,13 @@ typedef struct {
     guint settle_ms;            /* wait for late channels before judging */
     guint prefix_timeout_s;     /* a connection's first bytes and a session's
                                  * prefix must come within this (0: never) */
+    guint stall_timeout_s;      /* forwarding: the source silent this long
+                                 * while the proxy waits for it (0: never) */
+    guint end_timeout_s;        /* after the source's last record: the
+                                 * destination silent this long (0: never) */
+    guint tcp_timeout_s;        /* TCP_USER_TIMEOUT and keepalive (0: kernel's) */
+    guint link_down_ms;         /* a leg's interface without carrier this long
+                                 * ends its sessions (0: links not watched) */
 } MpProxyConfig;
 
 typedef struct MpProxy MpProxy;

@@ -1,0 +1,49 @@
+/*
+ * liveness.h - noticing dead legs: kernel socket options that turn a dead
+ * TCP peer into a socket error, a watch that reports a socket error at
+ * once even while the proxy is not reading that socket, and a link
+ * monitor (rtnetlink) that tells when the interface a leg uses loses its
+ * carrier, which TCP alone only learns as silence.
+ */
+#ifndef MP_PROXY_LIVENESS_H
+#define MP_PROXY_LIVENESS_H
+
+#include <gio/gio.h>
+#include <stdbool.h>
+
+G_BEGIN_DECLS
+
+/*
+ * TCP only (a no-op on unix sockets): unacknowledged data older than
+ * @timeout_s aborts the connection (TCP_USER_TIMEOUT), and an idle
+ * connection is probed with keepalives so that a peer gone quiet for
+ * @timeout_s also becomes an error.  0: leave the kernel's defaults.
+ */
+void mp_liveness_tune(GSocketConnection *conn, guint timeout_s);
+
+/*
+ * Call @func (on the default main context) when @conn's socket has an
+ * error pending (reset, abort, timeout); the callback gets the errno text.
+ * Returns the source id (remove it with g_source_remove before the
+ * connection is closed).  The watch fires at most once.
+ */
+typedef void (*MpSocketErrorFunc)(const char *error, gpointer data);
+guint mp_liveness_watch(GSocketConnection *conn, MpSocketErrorFunc func, gpointer data);
+
+/* The interface index of the local address of a TCP connection; 0 if none. */
+int mp_liveness_ifindex(GSocketConnection *conn);
+
+/*
+ * The link monitor: @func is called once an interface has been without a
+ * carrier (or gone) for @down_ms, with its index and name.
+ */
+typedef struct MpLinkMonitor MpLinkMonitor;
+typedef void (*MpLinkDownFunc)(int ifindex, const char *ifname, guint down_ms, gpointer data);
+
+MpLinkMonitor *mp_link_monitor_new(guint down_ms, MpLinkDownFunc func, gpointer data,
+                                   GError **error);
+void mp_link_monitor_free(MpLinkMonitor *m);
+
+G_END_DECLS
+
+#endif
