@@ -1807,7 +1807,6 @@ static void on_connected(GObject *obj, GAsyncResult *res, gpointer data)
     leg_no_delay(conn);
     mp_liveness_tune(conn, s->proxy->cfg.tcp_timeout_s);
     ch->dst_ifindex = mp_liveness_ifindex(conn);
-    ch->dst_watch = mp_liveness_watch(conn, on_dst_error, ch);
     s->contacted = true;
     /*
      * The client's connect timeout stays on the socket as an I/O timeout;
@@ -1815,6 +1814,8 @@ static void on_connected(GObject *obj, GAsyncResult *res, gpointer data)
      * return path), so reads towards the source must not time out.
      */
     g_socket_set_timeout(g_socket_connection_get_socket(conn), 0);
+    /* after the timeout is gone: a GSocket source would inherit it */
+    ch->dst_watch = mp_liveness_watch(conn, on_dst_error, ch);
     ch->up.out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
     ch->down.in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
     ch->down.dec = new_decoder(ch, false);
@@ -1870,12 +1871,11 @@ static const char *session_phase(const Session *s)
     if (s->stream_eof || (main_ch && main_ch->up.eof)) {
         return "end";
     }
-    if (s->ram_start_done && !s->stream_eof &&
-        s->section && !g_str_has_prefix(s->section, "PART") && !g_str_has_prefix(s->section, "END") &&
-        !strstr(s->section, "'ram'")) {
+    /* QEMU sends device state in FULL sections once RAM's iterations end */
+    if (s->section && g_str_has_prefix(s->section, "FULL") && s->ram_start_done) {
         return "device-state";
     }
-    return "stream";
+    return s->section && strstr(s->section, "'ram'") ? "ram" : "stream";
 }
 
 /* Bytes of the main channel read from the source so far. */
@@ -1887,12 +1887,13 @@ static uint64_t session_source_offset(const Session *s)
 }
 
 /*
- * Is the proxy waiting only on its peers, with nothing of its own to
- * write?  While a write is pending the destination is slow, not silent:
- * TCP_USER_TIMEOUT judges whether it is still alive (a zero window it
- * answers is alive), and the stall clock does not run.
+ * Which peer owes the session's next move: one the proxy is writing to
+ * and that takes nothing (a paused destination: TCP_USER_TIMEOUT keeps a
+ * peer that answers with a zero window, only this timeout ends it), or
+ * else the one it waits to read from.  NULL while a connection is being
+ * made (the connect has its own timeout).
  */
-static bool session_waiting_on_peers(const Session *s)
+static const char *session_owing_peer(const Session *s, bool end)
 {
     for (guint i = 0; i < s->channels->len; i++) {
         const Channel *ch = g_ptr_array_index(s->channels, i);
@@ -1900,27 +1901,32 @@ static bool session_waiting_on_peers(const Session *s)
         if (ch->closed) {
             continue;
         }
-        if (ch->connecting || ch->up.writing || ch->up.queued_buf || ch->up.held->len ||
-            ch->down.writing || ch->down.queued_buf) {
-            return false;
+        if (ch->connecting) {
+            return NULL;
+        }
+        if (ch->up.writing || ch->up.queued_buf) {
+            return "destination";
+        }
+        if (ch->down.writing || ch->down.queued_buf) {
+            return "source";
         }
     }
-    return true;
+    return end ? "destination" : "source";
 }
 
 /*
  * After the gate, a session that moves no byte on any leg for the phase's
  * timeout is broken off: in the stream the source owes the next bytes
- * (QEMU writes RAM continuously; with multifd any channel counts); after
- * the source's last record the destination owes its answer (the return
- * path's SHUT, or its close).
+ * (QEMU writes RAM continuously; with multifd any channel counts) unless
+ * the destination takes nothing; after the source's last record the
+ * destination owes its answer (the return path's SHUT, or its close).
  */
 static gboolean on_stall_check(gpointer data)
 {
     Session *s = data;
     MpProxyConfig *cfg = &s->proxy->cfg;
     gint64 now = g_get_monotonic_time();
-    const char *phase;
+    const char *phase, *who;
     bool end;
     guint limit_s;
 
@@ -1928,19 +1934,19 @@ static gboolean on_stall_check(gpointer data)
         s->stall_timer = 0;
         return G_SOURCE_REMOVE;
     }
-    if (!session_waiting_on_peers(s)) {
+    phase = session_phase(s);
+    end = strcmp(phase, "end") == 0;
+    who = session_owing_peer(s, end);
+    limit_s = end ? cfg->end_timeout_s : cfg->stall_timeout_s;
+    if (!who) {
         s->last_progress_us = now;
         return G_SOURCE_CONTINUE;
     }
-    phase = session_phase(s);
-    end = strcmp(phase, "end") == 0;
-    limit_s = end ? cfg->end_timeout_s : cfg->stall_timeout_s;
     if (!limit_s || now - s->last_progress_us < (gint64)limit_s * G_USEC_PER_SEC) {
         return G_SOURCE_CONTINUE;
     }
     {
-        const char *who = end ? "destination" : "source";
-        g_autofree char *why = g_strdup_printf("the %s sent nothing for %u s (%s phase timeout)",
+        g_autofree char *why = g_strdup_printf("the %s moved nothing for %u s (%s phase timeout)",
                                                who, limit_s, phase);
         JsonObject *o = mp_events_begin("stalled", s->id);
         g_autofree char *human = g_strdup_printf(
