@@ -252,6 +252,9 @@ lab_random_guest() {
         -object "memory-backend-ram,id=mem,size=${LAB_RAM_MB}M")
 }
 
+# LAB_PROXY_ARGS: more migproxy options for lab_pair_start (e.g. timeouts).
+LAB_PROXY_ARGS=()
+
 # lab_pair_start: the random guest above as a source in the src
 # namespace, a destination for it in the dst namespace, and migproxy
 # (--once, --dest-qmp) between them; nothing migrates yet.  Sets EV, and
@@ -264,7 +267,7 @@ lab_pair_start() {
     SRC_PARAMS="{\"max-bandwidth\": $LAB_SRC_BANDWIDTH}" lab_source_start src "${LAB_SRC_RAM[@]}"
     SRC_PID=$(cat "$TESTDIR/src.pid")
     lab_proxy_start proxy --once --connect "tcp:$LAB_DST_ADDR:$INCOMING_PORT" \
-        --dest-qmp "unix:$TESTDIR/dst-proxy.qmp"
+        --dest-qmp "unix:$TESTDIR/dst-proxy.qmp" "${LAB_PROXY_ARGS[@]}"
     EV=$TESTDIR/proxy.events
 }
 

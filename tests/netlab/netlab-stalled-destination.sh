@@ -6,9 +6,10 @@
 # source's transferred count stops growing (backpressure), the proxy's
 # resident memory stays within its buffers (2 x 512 KiB per direction
 # and connection, plus slack), and once the destination reads again the
-# migration completes, nothing lost.  (Issue 5 also wants such a peer
-# closed after a configurable timeout; migproxy has none yet, so this test
-# only checks what it does today: wait, bounded.)
+# migration completes, nothing lost.  A destination that takes nothing
+# for --stall-timeout (30 s) would be broken off (netlab-stalled-peer.sh
+# tests the timeouts); this one is stopped for less, and TCP_USER_TIMEOUT
+# must not end it either: it answers with a zero window.
 . "$(dirname "$0")/lab.sh"
 lab_require
 lab_init
