@@ -10,6 +10,7 @@
 #include <glib-unix.h>
 #include <locale.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -95,6 +96,13 @@ int main(int argc, char **argv)
     gint settle_ms = 50;
     gint prefix_timeout = 10;
     gint stall_timeout = 30, end_timeout = 60, tcp_timeout = 20, link_down_ms = 500;
+    g_auto(GStrv) allow = NULL;
+    g_autofree char *socket_mode = NULL;
+    g_autofree char *socket_owner = NULL;
+    g_autofree char *socket_group = NULL;
+    g_autofree char *user = NULL;
+    MpLimits limits;
+    gint max_sessions, max_channels, max_pending, max_prefix, max_held;
     GOptionEntry entries[] = {
         { "listen", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &listen,
           "where the source migrates to (tcp:HOST:PORT or unix:PATH); repeatable, "
@@ -134,6 +142,26 @@ int main(int argc, char **argv)
         { "link-down-ms", 0, 0, G_OPTION_ARG_INT, &link_down_ms,
           "break off sessions whose leg's interface has had no carrier this long (default 500, "
           "0: do not watch links)", "MS" },
+        { "allow", 0, 0, G_OPTION_ARG_STRING_ARRAY, &allow,
+          "TCP peers allowed to connect (repeatable; default: any)", "CIDR" },
+        { "socket-mode", 0, 0, G_OPTION_ARG_STRING, &socket_mode,
+          "mode of unix listen sockets, in octal (e.g. 0660)", "MODE" },
+        { "socket-owner", 0, 0, G_OPTION_ARG_STRING, &socket_owner,
+          "owner of unix listen sockets", "USER" },
+        { "socket-group", 0, 0, G_OPTION_ARG_STRING, &socket_group,
+          "group of unix listen sockets", "GROUP" },
+        { "user", 0, 0, G_OPTION_ARG_STRING, &user,
+          "after binding, run as this user (and its groups)", "USER" },
+        { "max-sessions", 0, 0, G_OPTION_ARG_INT, &max_sessions,
+          "concurrent migrations in the daemon (default 64, 0: no limit)", "N" },
+        { "max-channels", 0, 0, G_OPTION_ARG_INT, &max_channels,
+          "connections per migration (default 257, 0: no limit)", "N" },
+        { "max-pending", 0, 0, G_OPTION_ARG_INT, &max_pending,
+          "accepted connections not yet classified, in the daemon (default 256, 0: no limit)", "N" },
+        { "max-prefix-bytes", 0, 0, G_OPTION_ARG_INT, &max_prefix,
+          "held bytes of a migration's prefix (default 16 MiB)", "BYTES" },
+        { "max-held-bytes", 0, 0, G_OPTION_ARG_INT, &max_held,
+          "held bytes of another connection before the verdict (default 8 MiB)", "BYTES" },
         { "settle-ms", 0, 0, G_OPTION_ARG_INT, &settle_ms,
           "wait this long after the prefix for the source's other channels (default 50)", "MS" },
         { NULL, 0, 0, 0, NULL, NULL, NULL },
@@ -145,10 +173,18 @@ int main(int argc, char **argv)
     MpEvents *events;
     MpProxy *proxy;
     MpProxyConfig config = { 0 };
+    MpAccess *access;
+    int unix_mode = -1;
     guint n_routes;
     int status;
 
     setlocale(LC_ALL, "");
+    mp_limits_init(&limits);
+    max_sessions = (gint)limits.max_sessions;
+    max_channels = (gint)limits.max_channels;
+    max_pending = (gint)limits.max_pending;
+    max_prefix = (gint)limits.prefix_bytes;
+    max_held = (gint)limits.held_bytes;
     if (argc > 1 && strcmp(argv[1], "probe") == 0) {
         return run_probe(argc - 1, argv + 1);
     }
@@ -174,7 +210,8 @@ int main(int argc, char **argv)
         (dest_qmp && g_strv_length(dest_qmp) != n_routes) ||
         (dest_profile && g_strv_length(dest_profile) != n_routes) ||
         (dest_qmp && dest_profile) || settle_ms < 0 || prefix_timeout < 0 || stall_timeout < 0 ||
-        end_timeout < 0 || tcp_timeout < 0 || link_down_ms < 0) {
+        end_timeout < 0 || tcp_timeout < 0 || link_down_ms < 0 || max_sessions < 0 ||
+        max_channels < 0 || max_pending < 0 || max_prefix < 4096 || max_held < 4096) {
         fprintf(stderr, "usage: migproxy --listen ADDR --connect ADDR [--dest-qmp ADDR | "
                 "--dest-profile FILE] [--source-qmp ADDR] [--policy FILE] [--events FILE|-] "
                 "[--once] [--dry-run]\n(--listen, --connect and --dest-* pair up in order)\n");
@@ -187,6 +224,28 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    access = mp_access_new();
+    for (guint i = 0; allow && allow[i]; i++) {
+        if (!mp_access_allow(access, allow[i], &error)) {
+            fprintf(stderr, "migproxy: %s\n", error->message);
+            return 2;
+        }
+    }
+    if (socket_mode) {
+        char *end;
+        unsigned long m = strtoul(socket_mode, &end, 8);
+
+        if (!*socket_mode || *end || m > 07777) {
+            fprintf(stderr, "migproxy: --socket-mode %s: not an octal mode\n", socket_mode);
+            return 2;
+        }
+        unix_mode = (int)m;
+    }
+    limits.max_sessions = (guint)max_sessions;
+    limits.max_channels = (guint)max_channels;
+    limits.max_pending = (guint)max_pending;
+    limits.prefix_bytes = (guint)max_prefix;
+    limits.held_bytes = (guint)max_held;
     events = mp_events_new(events_file, &error);
     if (!events) {
         fprintf(stderr, "migproxy: %s\n", error->message);
@@ -205,6 +264,8 @@ int main(int argc, char **argv)
     config.end_timeout_s = (guint)end_timeout;
     config.tcp_timeout_s = (guint)tcp_timeout;
     config.link_down_ms = (guint)link_down_ms;
+    config.access = access;
+    config.limits = limits;
     proxy = mp_proxy_new(&config, loop);
     for (guint i = 0; i < n_routes; i++) {
         MpRouteConfig route = {
@@ -229,6 +290,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "migproxy: %s\n", error->message);
             return 2;
         }
+        if (g_str_has_prefix(mp_proxy_route_listen(proxy, i), "unix:") &&
+            !mp_access_secure_unix(mp_proxy_route_listen(proxy, i) + 5, unix_mode, socket_owner,
+                                   socket_group, &error)) {
+            fprintf(stderr, "migproxy: --listen %s: %s\n", listen[i], error->message);
+            return 2;
+        }
         {
             JsonObject *o = mp_events_begin("listening", 0);
             const char *real = mp_proxy_route_listen(proxy, i);
@@ -241,11 +308,17 @@ int main(int argc, char **argv)
             mp_events_emit(events, o, human);
         }
     }
+    /* every socket is bound: root is no longer needed */
+    if (user && !mp_access_drop_to(user, &error)) {
+        fprintf(stderr, "migproxy: %s\n", error->message);
+        return 2;
+    }
     g_unix_signal_add(SIGINT, on_signal, loop);
     g_unix_signal_add(SIGTERM, on_signal, loop);
     g_main_loop_run(loop);
     status = mp_proxy_exit_status(proxy);
     mp_proxy_free(proxy);
     mp_events_free(events);
+    mp_access_free(access);
     return status < 0 ? 0 : status;
 }

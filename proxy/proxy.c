@@ -766,11 +766,11 @@ static bool leg_may_read_holding(const Leg *l)
     if (ch->kind == CH_MAIN) {
         if (s->prefix_done && !s->decided && mp_devgate_pending(s->devgate)) {
             /* the device state came with the prefix: judge it at the gate */
-            return l->held->len < MP_LIMIT_PREFIX + MP_LIMIT_DEVICE_STATE_HOLD;
+            return l->held->len < s->proxy->cfg.limits.prefix_bytes + MP_LIMIT_DEVICE_STATE_HOLD;
         }
-        return !s->prefix_done && l->held->len < MP_LIMIT_PREFIX;
+        return !s->prefix_done && l->held->len < s->proxy->cfg.limits.prefix_bytes;
     }
-    return l->held->len < MP_LIMIT_HELD;
+    return l->held->len < s->proxy->cfg.limits.held_bytes;
 }
 
 static void leg_feed(Leg *l, const guint8 *data, gsize n)
@@ -964,10 +964,11 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
             l->free_bufs[l->n_free++] = buf;
         }
     }
-    if (l->up && ch->kind == CH_MAIN && !s->prefix_done && l->held->len >= MP_LIMIT_PREFIX) {
+    if (l->up && ch->kind == CH_MAIN && !s->prefix_done &&
+        l->held->len >= s->proxy->cfg.limits.prefix_bytes) {
         /* a prefix this long is not one QEMU writes: judge what we have */
         s->prefix_error = g_strdup_printf("no end of the setup sections within the first %u bytes",
-                                          MP_LIMIT_PREFIX);
+                                          s->proxy->cfg.limits.prefix_bytes);
         s->prefix_done = true;
     }
     if (l->up && ch->kind == CH_MAIN && s->prefix_done && !s->gate_started) {
@@ -1268,6 +1269,61 @@ static void join(Session *s, Channel *ch, ChannelKind kind)
  * header, so a channel waits while an earlier connection is still silent
  * (it may be the main channel that it belongs to).
  */
+/* Refused: said with the peer and the reason (an event and stderr), then closed. */
+static void refuse(Route *route, GSocketConnection *conn, guint session, const char *reason)
+{
+    g_autofree char *peer = mp_access_peer_text(conn);
+
+    mp_access_refused(route->proxy->cfg.events, route->cfg.listen, peer, session, reason);
+}
+
+static guint live_sessions(MpProxy *p)
+{
+    guint n = 0;
+
+    for (guint r = 0; r < p->routes->len; r++) {
+        Route *route = g_ptr_array_index(p->routes, r);
+
+        for (guint i = 0; i < route->sessions->len; i++) {
+            n += !((Session *)g_ptr_array_index(route->sessions, i))->finished;
+        }
+    }
+    return n;
+}
+
+/* --allow and the limit on connections not yet classified. */
+static bool route_admit(Route *route, GSocketConnection *conn)
+{
+    MpProxy *p = route->proxy;
+    g_autofree char *peer = NULL;
+    guint pending = 0;
+
+    if (!mp_access_check(p->cfg.access, conn, &peer)) {
+        refuse(route, conn, 0, "not in --allow");
+        return false;
+    }
+    for (guint r = 0; r < p->routes->len; r++) {
+        Route *other = g_ptr_array_index(p->routes, r);
+
+        pending += other->unclassified->len + other->parked->len;
+    }
+    if (p->cfg.limits.max_pending && pending >= p->cfg.limits.max_pending) {
+        g_autofree char *why = g_strdup_printf("%u connections already wait to be classified "
+                                               "(--max-pending)", pending);
+
+        refuse(route, conn, 0, why);
+        return false;
+    }
+    return true;
+}
+
+static bool proxy_channels_full(const Session *s)
+{
+    guint max = s->proxy->cfg.limits.max_channels;
+
+    return max && s->channels->len >= max;
+}
+
 static void route_adopt_parked(Route *route)
 {
     for (guint i = 0; i < route->parked->len;) {
@@ -1281,7 +1337,13 @@ static void route_adopt_parked(Route *route)
         }
         g_ptr_array_remove_index(route->parked, i);
         ch->parked = false;
-        if (s && !s->finished) {
+        if (s && !s->finished && proxy_channels_full(s)) {
+            g_autofree char *why = g_strdup_printf("session %u has %u connections already "
+                                                   "(--max-channels)", s->id, s->channels->len);
+
+            refuse(route, ch->src, s->id, why);
+            channel_free(ch);
+        } else if (s && !s->finished) {
             join(s, ch, ch->wanted);
         } else if (ch->wanted == CH_MULTIFD) {
             g_message("a multifd connection on %s without a migration to join: closed",
@@ -1368,6 +1430,14 @@ static void classify(Channel *ch, const guint8 *data, gsize n)
     } else if (magic == QEMU_VM_FILE_MAGIC) {
         if (proxy->cfg.once && proxy->once_taken) {
             /* --once: one migration only; later ones are refused */
+            refuse(route, ch->src, 0, "--once: a migration was already taken");
+            channel_free(ch);
+        } else if (proxy->cfg.limits.max_sessions &&
+                   live_sessions(proxy) >= proxy->cfg.limits.max_sessions) {
+            g_autofree char *why = g_strdup_printf("%u migrations are already in progress "
+                                                   "(--max-sessions)", live_sessions(proxy));
+
+            refuse(route, ch->src, 0, why);
             channel_free(ch);
         } else {
             channel_start(start_session(route, ch), ch);
@@ -1412,6 +1482,11 @@ static void on_accept(GObject *obj, GAsyncResult *res, gpointer data)
         return;
     }
     g_socket_listener_accept_async(route->listener, route->cancel, on_accept, route);
+    if (!route_admit(route, conn)) {
+        g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+        g_object_unref(conn);
+        return;
+    }
 
     ch = g_new0(Channel, 1);
     ch->route = route;
@@ -1680,7 +1755,8 @@ static void adopt_silent(Session *s)
     for (guint i = 0; i < route->unclassified->len;) {
         Channel *ch = g_ptr_array_index(route->unclassified, i);
 
-        if (ch->seq > s->main_seq && session_before(route, ch->seq) == s) {
+        if (ch->seq > s->main_seq && session_before(route, ch->seq) == s &&
+            !proxy_channels_full(s)) {
             g_ptr_array_remove_index(route->unclassified, i);
             join(s, ch, CH_PREEMPT);
         } else {
@@ -2395,6 +2471,12 @@ MpProxy *mp_proxy_new(const MpProxyConfig *config, GMainLoop *loop)
 
     p->cfg = *config;
     p->loop = loop;
+    if (!p->cfg.limits.prefix_bytes) {
+        p->cfg.limits.prefix_bytes = MP_LIMIT_PREFIX;
+    }
+    if (!p->cfg.limits.held_bytes) {
+        p->cfg.limits.held_bytes = MP_LIMIT_HELD;
+    }
     p->routes = g_ptr_array_new();
     p->exit_status = -1;
     if (config->link_down_ms) {

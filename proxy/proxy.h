@@ -24,6 +24,7 @@
 #define MP_PROXY_PROXY_H
 
 #include <gio/gio.h>
+#include "access.h"
 #include "check.h"
 #include "events.h"
 #include "facts.h"
@@ -64,6 +65,8 @@ typedef struct {
     guint tcp_timeout_s;        /* TCP_USER_TIMEOUT and keepalive (0: kernel's) */
     guint link_down_ms;         /* a leg's interface without carrier this long
                                  * ends its sessions (0: links not watched) */
+    const MpAccess *access;     /* not owned; NULL: every peer */
+    MpLimits limits;            /* zero byte limits: the MP_LIMIT_* defaults */
 } MpProxyConfig;
 
 typedef struct MpProxy MpProxy;
