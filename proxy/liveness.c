@@ -66,17 +66,23 @@ static gboolean on_socket_condition(GSocket *sock, GIOCondition cond, gpointer d
 {
     Watch *w = data;
 
+    /*
+     * The error stays pending: a read in flight must still see it (taking
+     * it here would turn a reset into an orderly end of stream).
+     */
     if (cond & (G_IO_ERR | G_IO_NVAL)) {
-        gint err = 0;
-        g_autofree char *text = NULL;
-
-        /* reading SO_ERROR clears it: the caller is about to close anyway */
-        g_socket_get_option(sock, SOL_SOCKET, SO_ERROR, &err, NULL);
-        text = g_strdup(err ? g_strerror(err) : "socket error");
-        w->func(text, w->data);
+        w->func(w->data);
     }
     /* a bare HUP is the normal end of both directions: reads report it */
     return G_SOURCE_REMOVE;
+}
+
+char *mp_liveness_take_error(GSocketConnection *conn)
+{
+    gint err = 0;
+
+    g_socket_get_option(g_socket_connection_get_socket(conn), SOL_SOCKET, SO_ERROR, &err, NULL);
+    return g_strdup(err ? g_strerror(err) : "socket error");
 }
 
 guint mp_liveness_watch(GSocketConnection *conn, MpSocketErrorFunc func, gpointer data)

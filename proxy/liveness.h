@@ -23,12 +23,16 @@ void mp_liveness_tune(GSocketConnection *conn, guint timeout_s);
 
 /*
  * Call @func (on the default main context) when @conn's socket has an
- * error pending (reset, abort, timeout); the callback gets the errno text.
+ * error pending (reset, abort, timeout).  The error is left pending, so
+ * that a read in flight reports it; mp_liveness_take_error() takes it.
  * Returns the source id (remove it with g_source_remove before the
  * connection is closed).  The watch fires at most once.
  */
-typedef void (*MpSocketErrorFunc)(const char *error, gpointer data);
+typedef void (*MpSocketErrorFunc)(gpointer data);
 guint mp_liveness_watch(GSocketConnection *conn, MpSocketErrorFunc func, gpointer data);
+
+/* The pending socket error's text (and the error is cleared). */
+char *mp_liveness_take_error(GSocketConnection *conn);
 
 /* The interface index of the local address of a TCP connection; 0 if none. */
 int mp_liveness_ifindex(GSocketConnection *conn);

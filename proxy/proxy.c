@@ -187,7 +187,7 @@ static void session_fetch_facts(Session *s);
 static void session_watch_stall(Session *s);
 static const char *session_phase(const Session *s);
 static uint64_t session_source_offset(const Session *s);
-static void on_src_error(const char *error, gpointer data);
+static void on_src_error(gpointer data);
 
 /* ------------------------------------------------------------------ */
 /* sessions */
@@ -1105,9 +1105,10 @@ static bool channel_done(const Channel *ch)
  * wait on the other leg): without this it would be noticed only at the
  * next read, seconds later.  A pending read reports the error itself.
  */
-static void channel_socket_error(Channel *ch, bool source, const char *error)
+static void channel_socket_error(Channel *ch, bool source)
 {
     Session *s = ch->s;
+    g_autofree char *error = NULL;
     g_autofree char *why = NULL;
 
     if (source) {
@@ -1118,20 +1119,21 @@ static void channel_socket_error(Channel *ch, bool source, const char *error)
     if (!s || ch->closed || s->finished || (source ? ch->up.reading : ch->down.reading)) {
         return;
     }
+    error = mp_liveness_take_error(source ? ch->src : ch->dst);
     why = g_strdup_printf("%s channel %u: %s", channel_kind_name(ch->kind), ch->index, error);
     session_ref(s);
     session_abort(s, source ? "source" : "destination", why);
     session_unref(s);
 }
 
-static void on_src_error(const char *error, gpointer data)
+static void on_src_error(gpointer data)
 {
-    channel_socket_error(data, true, error);
+    channel_socket_error(data, true);
 }
 
-static void on_dst_error(const char *error, gpointer data)
+static void on_dst_error(gpointer data)
 {
-    channel_socket_error(data, false, error);
+    channel_socket_error(data, false);
 }
 
 static void attach(Session *s, Channel *ch, ChannelKind kind)

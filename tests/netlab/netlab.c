@@ -30,6 +30,7 @@
 #include <netlink/route/link/veth.h>
 #include <netlink/route/qdisc.h>
 #include <netlink/route/qdisc/tbf.h>
+#include <netlink/route/route.h>
 #include <netlink/route/tc.h>
 
 /* Where `ip netns add NAME` bind-mounts a namespace; veth peers are moved
@@ -242,6 +243,44 @@ static int cmd_unrate(struct nl_sock *sk, const char *iface)
     return 0;
 }
 
+/* blackhole / unblackhole ADDR/PREFIX: a route that silently drops what
+ * this namespace sends to ADDR, or its removal.  Unlike a link going down,
+ * neither end's interface notices: a cut somewhere further along the path. */
+static int cmd_blackhole(struct nl_sock *sk, const char *cidr, int add)
+{
+    struct nl_addr *dst = NULL;
+    struct rtnl_route *route;
+    int err;
+
+    err = nl_addr_parse(cidr, AF_UNSPEC, &dst);
+    if (err < 0 || nl_addr_get_prefixlen(dst) == 0) {
+        fprintf(stderr, "%s: blackhole: '%s' is not ADDRESS/PREFIX\n", prog, cidr);
+        if (dst != NULL)
+            nl_addr_put(dst);
+        return 2;
+    }
+    route = rtnl_route_alloc();
+    if (route == NULL) {
+        nl_addr_put(dst);
+        return nl_fail("blackhole", -NLE_NOMEM);
+    }
+    rtnl_route_set_family(route, (uint8_t)nl_addr_get_family(dst));
+    rtnl_route_set_table(route, RT_TABLE_MAIN);
+    rtnl_route_set_type(route, RTN_BLACKHOLE);
+    rtnl_route_set_protocol(route, RTPROT_STATIC);
+    rtnl_route_set_scope(route, RT_SCOPE_UNIVERSE);
+    err = rtnl_route_set_dst(route, dst);
+    if (err >= 0)
+        err = add ? rtnl_route_add(sk, route, NLM_F_CREATE | NLM_F_EXCL)
+                  : rtnl_route_delete(sk, route, 0);
+    rtnl_route_put(route);
+    nl_addr_put(dst);
+    if (err < 0)
+        return nl_fail(add ? "blackhole: cannot add the route"
+                           : "unblackhole: cannot delete the route", err);
+    return 0;
+}
+
 static int usage(void)
 {
     fprintf(stderr,
@@ -251,7 +290,9 @@ static int usage(void)
             "  netlab link-up IFACE            bring a link up\n"
             "  netlab link-down IFACE          bring a link down (cut)\n"
             "  netlab rate IFACE KBIT          tbf rate limit on IFACE's egress\n"
-            "  netlab unrate IFACE             remove the rate limit\n");
+            "  netlab unrate IFACE             remove the rate limit\n"
+            "  netlab blackhole ADDR/PREFIX    drop what is sent to ADDR (a cut elsewhere)\n"
+            "  netlab unblackhole ADDR/PREFIX  remove that route\n");
     return 2;
 }
 
@@ -284,6 +325,10 @@ int main(int argc, char **argv)
         rc = cmd_rate(sk, argv[2], argv[3]);
     else if (strcmp(cmd, "unrate") == 0 && argc == 3)
         rc = cmd_unrate(sk, argv[2]);
+    else if (strcmp(cmd, "blackhole") == 0 && argc == 3)
+        rc = cmd_blackhole(sk, argv[2], 1);
+    else if (strcmp(cmd, "unblackhole") == 0 && argc == 3)
+        rc = cmd_blackhole(sk, argv[2], 0);
     else
         rc = usage();
     nl_socket_free(sk);
