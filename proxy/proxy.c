@@ -2016,6 +2016,19 @@ static gboolean on_stall_check(gpointer data)
     end = strcmp(phase, "end") == 0;
     who = session_owing_peer(s, end);
     limit_s = end ? cfg->end_timeout_s : cfg->stall_timeout_s;
+    {
+        bool pause = false;
+
+        /*
+         * pause-before-switchover: the source waits, silent, for its
+         * management's migrate-continue, as long as that takes.  The stream
+         * does not say so; --source-qmp does.
+         */
+        if (!end && s->src_qmp && mp_facts_get_cap(s->src_qmp, "pause-before-switchover", &pause) &&
+            pause) {
+            limit_s = 0;
+        }
+    }
     if (!who) {
         s->last_progress_us = now;
         return G_SOURCE_CONTINUE;
