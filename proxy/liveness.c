@@ -210,7 +210,7 @@ static void link_changed(MpLinkMonitor *m, int ifindex, const char *name, bool u
 }
 
 /* One datagram of rtnetlink messages, @len bytes; never reads past it. */
-static void parse_link_messages(MpLinkMonitor *m, const guint8 *buf, size_t len)
+void mp_link_monitor_feed(MpLinkMonitor *m, const guint8 *buf, size_t len)
 {
     const struct nlmsghdr *h;
     size_t left = len;
@@ -266,7 +266,7 @@ static gboolean on_netlink(gint fd, GIOCondition cond, gpointer data)
         if (got == 0) {
             break;
         }
-        parse_link_messages(m, (const guint8 *)buf, (size_t)got);
+        mp_link_monitor_feed(m, (const guint8 *)buf, (size_t)got);
     }
     return G_SOURCE_CONTINUE;
 }

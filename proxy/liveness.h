@@ -48,6 +48,10 @@ MpLinkMonitor *mp_link_monitor_new(guint down_ms, MpLinkDownFunc func, gpointer 
                                    GError **error);
 void mp_link_monitor_free(MpLinkMonitor *m);
 
+/* Hand the monitor one datagram of rtnetlink messages (@len bytes), as if
+ * the kernel had sent it: what the socket reads goes here; tests use it. */
+void mp_link_monitor_feed(MpLinkMonitor *m, const guint8 *buf, size_t len);
+
 G_END_DECLS
 
 #endif
