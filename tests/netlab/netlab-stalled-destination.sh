@@ -13,6 +13,11 @@
 . "$(dirname "$0")/lab.sh"
 lab_require
 lab_init
+# The buffers on the path (socket buffers grown by autotuning at both ends
+# of both legs, the proxy's own) held up to 20 MB when the destination
+# stopped: with 32 MiB a source could finish its stream into them and
+# never stall.  64 MiB leaves over 40 MB behind the stall.
+LAB_RAM_MB=64
 lab_midstream_start
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$PROXY_PID/status"; }
