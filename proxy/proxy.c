@@ -1301,7 +1301,9 @@ static bool route_admit(Route *route, GSocketConnection *conn)
     guint pending = 0;
 
     if (!mp_access_check(p->cfg.access, conn, &peer)) {
-        refuse(route, conn, 0, "not in --allow");
+        /* no address: gone before it could be checked; refused all the same */
+        refuse(route, conn, 0, strcmp(peer, "unknown") == 0 ? "peer address unknown"
+                                                            : "not in --allow");
         return false;
     }
     for (guint r = 0; r < p->routes->len; r++) {
