@@ -211,7 +211,7 @@ int main(int argc, char **argv)
         (dest_profile && g_strv_length(dest_profile) != n_routes) ||
         (dest_qmp && dest_profile) || settle_ms < 0 || prefix_timeout < 0 || stall_timeout < 0 ||
         end_timeout < 0 || tcp_timeout < 0 || link_down_ms < 0 || max_sessions < 0 ||
-        max_channels < 0 || max_pending < 0 || max_prefix < 4096 || max_held < 4096) {
+        max_channels < 0 || max_pending < 0 || max_prefix < 64 || max_held < 64) {
         fprintf(stderr, "usage: migproxy --listen ADDR --connect ADDR [--dest-qmp ADDR | "
                 "--dest-profile FILE] [--source-qmp ADDR] [--policy FILE] [--events FILE|-] "
                 "[--once] [--dry-run]\n(--listen, --connect and --dest-* pair up in order)\n");

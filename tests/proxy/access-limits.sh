@@ -11,6 +11,10 @@
 #   max-sessions  --max-sessions 1: a second migration while one is held
 #   max-channels  --max-channels 1: a multifd connection for a session
 #                 that already has its main one
+#   max-prefix    --max-prefix-bytes 100: the start of a real stream (its
+#                 prefix is 211 bytes) sent 50 bytes at a time is judged
+#                 undecodable at 100 bytes; with the default limit the
+#                 same bytes make a whole prefix (dry runs, no destination)
 #   unix-socket   --socket-mode/--socket-owner/--socket-group on a unix
 #                 listen socket (root only)
 #   user          --user nobody: root dropped after binding, the listen
@@ -112,6 +116,25 @@ max-channels)
     check_eq "no channel joined" \
         "$(events "$TESTDIR/proxy.events" '[.[] | select(.event == "channel")] | length')" 0
     ;;
+max-prefix)
+    require_tool xz
+    xz -dc "$(dirname "$0")/../data/qemu-10.2/v10-pc-switchover-ack/conn00.s2d.xz" \
+        >"$TESTDIR/stream" || die "cannot unpack the stream"
+    # limit (empty: the default) -> the stream-undecodable finding's source text
+    prefix_case() {
+        rm -f "$TESTDIR/proxy.events"
+        proxy_start proxy --once --dry-run --connect "$DST" ${1:+--max-prefix-bytes "$1"}
+        "$PYTHON" "$PEER_PY" trickle "127.0.0.1:$PROXY_PORT" "$TESTDIR/stream" 400 50 \
+            >"$TESTDIR/trickle.out" 2>&1
+        proxy_wait 20
+        events "$TESTDIR/proxy.events" \
+            '[.[] | select(.event == "finding" and .code == "stream-undecodable") | .source]'
+    }
+    check_eq "limit 100: judged undecodable at the limit" "$(prefix_case 100)" \
+        '["no end of the setup sections within the first 100 bytes"]'
+    check_eq "default limit: the whole prefix decoded" "$(prefix_case "")" '[]'
+    check_eq "the destination got no connection (dry runs)" "$(wc -l <"$TESTDIR/dst.log")" 0
+    ;;
 unix-socket)
     [ "$(id -u)" = 0 ] || skip "chown needs root"
     proxy_start proxy --connect "$DST" --listen "unix:$TESTDIR/px.sock" --connect "$DST" \
@@ -137,7 +160,7 @@ user)
     check_eq "the listen socket still serves: a session started" "$(sessions)" 1
     ;;
 *)
-    die "usage: $0 allow|max-pending|max-sessions|max-channels|unix-socket|user"
+    die "usage: $0 allow|max-pending|max-sessions|max-channels|max-prefix|unix-socket|user"
     ;;
 esac
 check_event_members "$TESTDIR/proxy.events"

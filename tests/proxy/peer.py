@@ -8,6 +8,10 @@
 #       a source: connect to ADDR (HOST:PORT or a unix socket path), send
 #       the bytes HEX, then wait up to SECONDS (default 10) for the proxy to
 #       close; prints "closed MS" or "open"
+#   peer.py trickle ADDR FILE BYTES PIECE
+#       the first BYTES of FILE in pieces of PIECE bytes, 50 ms apart (so
+#       that the proxy reads them one by one), then wait up to 10 s for the
+#       proxy to close; prints "closed MS" or "open"
 #   peer.py replay ADDR FILE COUNT
 #       COUNT times in a row: connect, send FILE, half-close, read until the
 #       proxy closes (bounded: 10 s each); prints how many ended closed
@@ -71,6 +75,20 @@ def main():
         s = connect(sys.argv[2])
         s.sendall(bytes.fromhex(sys.argv[3]))
         ms = wait_closed(s, float(sys.argv[4]) if len(sys.argv) > 4 else 10)
+        print("open" if ms is None else "closed %d" % ms)
+    elif cmd == "trickle":
+        data = open(sys.argv[3], "rb").read()[:int(sys.argv[4])]
+        piece = int(sys.argv[5])
+        s = connect(sys.argv[2])
+        if s.family != socket.AF_UNIX:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            for i in range(0, len(data), piece):
+                s.sendall(data[i:i + piece])
+                time.sleep(0.05)
+        except OSError:
+            pass        # closed by the proxy: reported below
+        ms = wait_closed(s, 10)
         print("open" if ms is None else "closed %d" % ms)
     elif cmd == "replay":
         data = open(sys.argv[3], "rb").read()
