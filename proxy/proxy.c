@@ -2014,6 +2014,11 @@ static gboolean on_stall_check(gpointer data)
         s->stall_timer = 0;
         return G_SOURCE_REMOVE;
     }
+    if (s->paused) {
+        /* postcopy waits for its recovery channel: that wait has its own limit */
+        s->last_progress_us = now;
+        return G_SOURCE_CONTINUE;
+    }
     phase = session_phase(s);
     end = strcmp(phase, "end") == 0;
     who = session_owing_peer(s, end);
