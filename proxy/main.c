@@ -19,6 +19,7 @@
 #include "offline.h"
 #include "proxy.h"
 #include "qmp.h"
+#include "tls.h"
 
 static int run_probe(int argc, char **argv)
 {
@@ -76,6 +77,69 @@ static int run_probe(int argc, char **argv)
     return 0;
 }
 
+static bool parse_yes_no(const char *option, const char *value, bool *out)
+{
+    if (!value) {
+        return true;
+    }
+    if (g_ascii_strcasecmp(value, "yes") == 0 || g_ascii_strcasecmp(value, "on") == 0) {
+        *out = true;
+    } else if (g_ascii_strcasecmp(value, "no") == 0 || g_ascii_strcasecmp(value, "off") == 0) {
+        *out = false;
+    } else {
+        fprintf(stderr, "migproxy: %s takes yes or no, not '%s'\n", option, value);
+        return false;
+    }
+    return true;
+}
+
+/* The TLS options, checked against each other and the routes. */
+static bool parse_tls(const char *mode, const char *dir, const char *hostname,
+                      const char *verify_src, const char *verify_dst, char **connect_to,
+                      MpTlsConfig *cfg)
+{
+    if (!mode || strcmp(mode, "off") == 0) {
+        cfg->mode = dir ? MP_TLS_TERMINATE : MP_TLS_OFF;
+    } else if (strcmp(mode, "terminate") == 0) {
+        cfg->mode = MP_TLS_TERMINATE;
+    } else if (strcmp(mode, "passthrough") == 0) {
+        cfg->mode = MP_TLS_PASSTHROUGH;
+    } else {
+        fprintf(stderr, "migproxy: --tls takes off, terminate or passthrough, not '%s'\n", mode);
+        return false;
+    }
+    if (mode && strcmp(mode, "off") == 0 && dir) {
+        fprintf(stderr, "migproxy: --tls off with --tls-creds-dir\n");
+        return false;
+    }
+    if ((cfg->mode == MP_TLS_TERMINATE) != (dir != NULL)) {
+        fprintf(stderr, "migproxy: %s\n", dir ? "--tls passthrough never uses --tls-creds-dir"
+                                              : "--tls terminate needs --tls-creds-dir");
+        return false;
+    }
+    if (!parse_yes_no("--tls-verify-source", verify_src, &cfg->verify_source) ||
+        !parse_yes_no("--tls-verify-destination", verify_dst, &cfg->verify_destination)) {
+        return false;
+    }
+    if (cfg->mode != MP_TLS_TERMINATE && (hostname || verify_src || verify_dst)) {
+        fprintf(stderr, "migproxy: --tls-hostname and --tls-verify-* need --tls-creds-dir\n");
+        return false;
+    }
+    for (guint i = 0; cfg->mode == MP_TLS_TERMINATE && !hostname && connect_to && connect_to[i];
+         i++) {
+        g_autofree char *host = mp_tls_uri_host(connect_to[i]);
+
+        if (!host) {
+            fprintf(stderr, "migproxy: --connect %s has no host name to verify: give "
+                    "--tls-hostname\n", connect_to[i]);
+            return false;
+        }
+    }
+    cfg->creds_dir = (char *)dir;
+    cfg->hostname = (char *)hostname;
+    return true;
+}
+
 static gboolean on_signal(gpointer data)
 {
     g_main_loop_quit(data);
@@ -94,6 +158,8 @@ int main(int argc, char **argv)
     gboolean once = FALSE, dry_run = FALSE, checksum = FALSE, hold = FALSE;
     gint settle_ms = 50;
     gint prefix_timeout = 10;
+    g_autofree char *tls_mode = NULL, *tls_dir = NULL, *tls_hostname = NULL;
+    g_autofree char *tls_verify_src = NULL, *tls_verify_dst = NULL;
     GOptionEntry entries[] = {
         { "listen", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &listen,
           "where the source migrates to (tcp:HOST:PORT or unix:PATH); repeatable, "
@@ -123,6 +189,18 @@ int main(int argc, char **argv)
           "S" },
         { "settle-ms", 0, 0, G_OPTION_ARG_INT, &settle_ms,
           "wait this long after the prefix for the source's other channels (default 50)", "MS" },
+        { "tls", 0, 0, G_OPTION_ARG_STRING, &tls_mode,
+          "off (default), terminate (needs --tls-creds-dir) or passthrough (forward TLS "
+          "unchecked)", "MODE" },
+        { "tls-creds-dir", 0, 0, G_OPTION_ARG_FILENAME, &tls_dir,
+          "end the source's TLS and open TLS to the destination with these credentials "
+          "(QEMU's tls-creds-x509 layout)", "DIR" },
+        { "tls-hostname", 0, 0, G_OPTION_ARG_STRING, &tls_hostname,
+          "the destination's name in its certificate (default: --connect's host)", "NAME" },
+        { "tls-verify-source", 0, 0, G_OPTION_ARG_STRING, &tls_verify_src,
+          "require and check the source's client certificate (default yes)", "yes|no" },
+        { "tls-verify-destination", 0, 0, G_OPTION_ARG_STRING, &tls_verify_dst,
+          "check the destination's certificate (default yes)", "yes|no" },
         { NULL, 0, 0, 0, NULL, NULL, NULL },
     };
     g_autoptr(GOptionContext) ctx = NULL;
@@ -131,6 +209,8 @@ int main(int argc, char **argv)
     g_autoptr(GMainLoop) loop = NULL;
     MpEvents *events;
     MpProxy *proxy;
+    MpTls *tls = NULL;
+    MpTlsConfig tls_cfg = { .verify_source = true, .verify_destination = true };
     MpProxyConfig config = { 0 };
     guint n_routes;
     int status;
@@ -166,6 +246,17 @@ int main(int argc, char **argv)
                 "[--once] [--dry-run]\n(--listen, --connect and --dest-* pair up in order)\n");
         return 2;
     }
+    if (!parse_tls(tls_mode, tls_dir, tls_hostname, tls_verify_src, tls_verify_dst,
+                   connect_to, &tls_cfg)) {
+        return 2;
+    }
+    if (tls_cfg.mode != MP_TLS_OFF) {
+        tls = mp_tls_new(&tls_cfg, &error);
+        if (!tls) {
+            fprintf(stderr, "migproxy: %s\n", error->message);
+            return 2;
+        }
+    }
     if (policy_file) {
         policy = mp_policy_load_file(policy_file, &error);
         if (!policy) {
@@ -187,6 +278,7 @@ int main(int argc, char **argv)
     config.hold_device_state = hold;
     config.settle_ms = (guint)settle_ms;
     config.prefix_timeout_s = (guint)prefix_timeout;
+    config.tls = tls;
     proxy = mp_proxy_new(&config, loop);
     for (guint i = 0; i < n_routes; i++) {
         MpRouteConfig route = {
@@ -220,7 +312,14 @@ int main(int argc, char **argv)
 
             json_object_set_string_member(o, "listen", real);
             json_object_set_string_member(o, "connect", connect_to[i]);
+            json_object_set_string_member(o, "tls", tls_cfg.mode == MP_TLS_TERMINATE ? "terminate" :
+                                          tls_cfg.mode == MP_TLS_PASSTHROUGH ? "passthrough" : "off");
             mp_events_emit(events, o, human);
+            if (tls_cfg.mode == MP_TLS_PASSTHROUGH) {
+                mp_events_emit(events, mp_events_begin("warning", 0),
+                               "TLS pass-through: migrations are forwarded encrypted; NOTHING in "
+                               "them can be checked (connections, bytes and timings are logged)");
+            }
         }
     }
     g_unix_signal_add(SIGINT, on_signal, loop);
@@ -228,6 +327,7 @@ int main(int argc, char **argv)
     g_main_loop_run(loop);
     status = mp_proxy_exit_status(proxy);
     mp_proxy_free(proxy);
+    mp_tls_free(tls);
     mp_events_free(events);
     return status < 0 ? 0 : status;
 }

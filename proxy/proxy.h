@@ -27,6 +27,7 @@
 #include "check.h"
 #include "events.h"
 #include "facts.h"
+#include "tls.h"
 
 G_BEGIN_DECLS
 
@@ -57,6 +58,7 @@ typedef struct {
     guint settle_ms;            /* wait for late channels before judging */
     guint prefix_timeout_s;     /* a connection's first bytes and a session's
                                  * prefix must come within this (0: never) */
+    MpTls *tls;                 /* not owned; NULL: plain text on both legs */
 } MpProxyConfig;
 
 typedef struct MpProxy MpProxy;
