@@ -48,14 +48,43 @@ tls_dest_args() {
     echo "-object" "tls-creds-x509,id=tls0,dir=$1,endpoint=server,verify-peer=on"
 }
 
-# tls_source NAME DIR HOSTNAME: give the running source NAME credentials
-# from DIR (object-add) and the migration parameters tls-creds and
-# tls-hostname.
+# tls_source NAME DIR HOSTNAME [ID]: give the running source NAME
+# credentials from DIR (object-add, id ID, default tls0) and the migration
+# parameters tls-creds and tls-hostname.
 tls_source() {
-    qmp "$1" object-add "{\"qom-type\":\"tls-creds-x509\",\"id\":\"tls0\",\"dir\":\"$2\",
+    local id=${4:-tls0}
+    qmp "$1" object-add "{\"qom-type\":\"tls-creds-x509\",\"id\":\"$id\",\"dir\":\"$2\",
                           \"endpoint\":\"client\",\"verify-peer\":true}" >/dev/null ||
         die "$1: object-add tls-creds-x509 failed"
-    set_params "$1" "{\"tls-creds\":\"tls0\",\"tls-hostname\":\"$3\"}"
+    set_params "$1" "{\"tls-creds\":\"$id\",\"tls-hostname\":\"$3\"}"
+}
+
+# tls_reject_case NAME CODE SESSION SUBJECT STATUS PROXY-ARGS...: the
+# source "src" migrates through a new --once proxy NAME, which must exit
+# with STATUS after a finding CODE (error) in SESSION about SUBJECT, with
+# its human line on stderr; the source's migration must fail and its VM
+# keep running.  Logs the finding's message.
+tls_reject_case() {
+    local name=$1 code=$2 session=$3 subject=$4 status=$5 ev
+    shift 5
+    ev=$TESTDIR/$name.events
+    proxy_start "$name" --once "$@"
+    migrate src "$PROXY_PORT"
+    proxy_wait 30
+    check_eq "$name: proxy exit status $status" "$PROXY_STATUS" "$status"
+    check_event_members "$ev"
+    check_eq "$name: finding $code in session $session about $subject" \
+        "$(events "$ev" "[.[] | select(.event == \"finding\" and .code == \"$code\") |
+                         {session, subject, severity}] | first")" \
+        "{\"session\":$session,\"subject\":\"$subject\",\"severity\":\"error\"}"
+    log "   $(events "$ev" "[.[] | select(.event == \"finding\" and .code == \"$code\") | .message] | first")"
+    grep -q "\[$code\]" "$TESTDIR/$name.err" && log "ok: $name: human line for $code on stderr" ||
+        fail_check "$name: no human line for $code on stderr"
+    check_eq "$name: no finding says 'Not a migration stream'" \
+        "$(events "$ev" '[.[] | select(.event == "finding" and .code == "stream-not-migration")] | length')" 0
+    check_eq "$name: the source's migration failed" \
+        "$(qmp_py wait-migration src 30 --until failed | jq -c .status)" '"failed"'
+    check_eq "$name: the source VM keeps running" "$(qmp src query-status | jq -c .status)" '"running"'
 }
 
 # tls_chain_case CONNECTIONS: the source migrates over TLS to proxy A,
