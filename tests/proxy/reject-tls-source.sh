@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # reject-tls-source.sh - TLS misconfigured on the source's side of the
 # proxy, each named by its own finding instead of QEMU's "Not a migration
-# stream": a plain source to a TLS proxy (tls-expected), a TLS source to a
-# plain proxy (tls-unexpected), a source whose client certificate comes
+# stream": a plain source to a TLS proxy or to a pass-through proxy
+# (tls-expected), a TLS source to a plain proxy (tls-unexpected), a
+# source whose client certificate comes
 # from another CA (tls-unknown-ca), a source whose tls-hostname is not in
 # the proxy's certificate and one that trusts another CA (both
 # tls-peer-refused: QEMU refuses silently after the handshake).  The
@@ -30,6 +31,8 @@ tls_reject_case plain-to-tls tls-expected 0 "the source's first bytes" 1 \
 check_eq "plain-to-tls: the bytes seen are QEMU's magic" \
     "$(events "$TESTDIR/plain-to-tls.events" '[.[] | select(.event == "finding") | .source]')" \
     '["5145564d"]'
+tls_reject_case plain-to-passthrough tls-expected 0 "the source's first bytes" 1 \
+    "${to_dst[@]}" "${dq[@]}" --tls passthrough
 
 tls_source src "$pki" localhost
 tls_reject_case tls-to-plain tls-unexpected 1 "stream magic" 1 "${to_dst[@]}" "${dq[@]}"
