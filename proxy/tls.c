@@ -99,6 +99,15 @@ MpTls *mp_tls_new(const MpTlsConfig *config, GError **error)
     if (config->mode != MP_TLS_TERMINATE) {
         return t;
     }
+    /*
+     * Load GIO's TLS module now, before any thread exists, and say at once
+     * when there is none (glib-networking not installed).
+     */
+    if (!g_tls_backend_supports_tls(g_tls_backend_get_default())) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                    "--tls-creds-dir: GIO has no TLS backend (install glib-networking)");
+        goto fail;
+    }
     {
         const char *dir = config->creds_dir;
         g_autofree char *scert = g_build_filename(dir, "server-cert.pem", NULL);
