@@ -1366,7 +1366,8 @@ static void classify_opaque(Channel *ch, const guint8 *data, gsize n)
     }
     mp_events_finding(p->cfg.events, s->id, f);
     o = mp_events_begin("verdict", s->id);
-    json_object_set_string_member(o, "verdict", p->cfg.dry_run ? "reject" : "accept");
+    /* as in plain text, the verdict is the gate's; a dry run still closes the source */
+    json_object_set_string_member(o, "verdict", "accept");
     json_object_set_boolean_member(o, "destination_contacted", false);
     json_object_set_boolean_member(o, "dry_run", p->cfg.dry_run);
     json_object_set_int_member(o, "errors", 0);

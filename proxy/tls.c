@@ -492,7 +492,7 @@ MpTlsFailure *mp_tls_passthrough_notice(void)
 {
     return failure_new("tls-passthrough", "TLS pass-through", "TLS", NULL,
                        "give the proxy the credentials (--tls-creds-dir) to have it checked",
-                       "TLS pass-through: the migration is forwarded encrypted and NOTHING in "
+                       "the migration is forwarded encrypted and NOTHING in "
                        "it can be checked; only connections, bytes and timings are logged");
 }
 
