@@ -78,8 +78,11 @@ tls_reject_case() {
                          {session, subject, severity}] | first")" \
         "{\"session\":$session,\"subject\":\"$subject\",\"severity\":\"error\"}"
     log "   $(events "$ev" "[.[] | select(.event == \"finding\" and .code == \"$code\") | .message] | first")"
-    grep -q "\[$code\]" "$TESTDIR/$name.err" && log "ok: $name: human line for $code on stderr" ||
+    if grep -q "\[$code\]" "$TESTDIR/$name.err"; then
+        log "ok: $name: human line for $code on stderr"
+    else
         fail_check "$name: no human line for $code on stderr"
+    fi
     check_eq "$name: no finding says 'Not a migration stream'" \
         "$(events "$ev" '[.[] | select(.event == "finding" and .code == "stream-not-migration")] | length')" 0
     check_eq "$name: the source's migration failed" \
