@@ -61,6 +61,7 @@ static const MpFindingCode codes[] = {
     { "tls-unknown-ca", MP_SEVERITY_ERROR, "a peer's certificate is not signed by the proxy's CA" },
     { "tls-bad-identity", MP_SEVERITY_ERROR, "the destination's certificate is not for the expected host name" },
     { "tls-certificate", MP_SEVERITY_ERROR, "a peer's certificate was refused (expired, missing, ...)" },
+    { "tls-destination-refused", MP_SEVERITY_ERROR, "the destination hung up after the handshake: it refused the proxy's client certificate" },
     { "tls-peer-refused", MP_SEVERITY_ERROR, "the source closed right after the handshake: it refused the proxy's certificate" },
     { "tls-handshake", MP_SEVERITY_ERROR, "a TLS handshake failed otherwise" },
     { "tls-passthrough", MP_SEVERITY_WARNING, "TLS pass-through: nothing can be checked" },

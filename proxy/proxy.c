@@ -2247,6 +2247,18 @@ static void add_failure_finding(Session *s, const char *dest_error)
     mp_events_finding(s->proxy->cfg.events, s->id, f);
 }
 
+/* The destination shook hands on the main channel and never began to load. */
+static void session_tls_refused(Session *s)
+{
+    MpTlsFailure *failure = mp_tls_destination_refused_failure(s->proxy->cfg.tls);
+
+    if (!s->report) {
+        s->report = mp_policy_new_report(s->proxy->cfg.policy);
+    }
+    mp_events_finding(s->proxy->cfg.events, s->id, mp_tls_add_finding(failure, s->report));
+    mp_tls_failure_free(failure);
+}
+
 static void on_outcome(GObject *obj, GAsyncResult *res, gpointer data)
 {
     Session *s = data;
@@ -2263,6 +2275,10 @@ static void on_outcome(GObject *obj, GAsyncResult *res, gpointer data)
                               j->status ? j->status :
                               j->qmp_error ? "the destination QEMU is gone (its QMP does not answer)"
                                            : NULL);
+        if (j->status && strcmp(j->status, "none") == 0 &&
+            ((Channel *)g_ptr_array_index(s->channels, 0))->dst_io) {
+            session_tls_refused(s);
+        }
         add_failure_finding(s, dest_error);
     }
     session_end(s, outcome, j->status, dest_error);

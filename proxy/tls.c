@@ -488,6 +488,20 @@ MpTlsFailure *mp_tls_refused_failure(const MpTls *tls)
                        "(wrong CA, or a tls-hostname that is none of %s)", tls->server_names);
 }
 
+MpTlsFailure *mp_tls_destination_refused_failure(const MpTls *tls)
+{
+    g_autofree char *ccert = g_build_filename(tls->cfg.creds_dir, "client-cert.pem", NULL);
+
+    return failure_new("tls-destination-refused", "the proxy's client certificate",
+                       tls->client_cert ? ccert : "none", NULL,
+                       "the destination's ca-cert.pem must hold the CA that signed the proxy's "
+                       "client-cert.pem (or its tls-creds-x509 runs with verify-peer=off)",
+                       "the destination completed the TLS handshake and hung up without starting "
+                       "its incoming migration (its query-migrate has no status): QEMU does that "
+                       "when it refuses the peer's certificate (%s)",
+                       tls->client_cert ? ccert : "the proxy presented none: no client-cert.pem");
+}
+
 MpTlsFailure *mp_tls_passthrough_notice(void)
 {
     return failure_new("tls-passthrough", "TLS pass-through", "TLS", NULL,

@@ -84,6 +84,11 @@ bool mp_tls_is_record(const guint8 *data, gsize n);
 MpTlsFailure *mp_tls_plain_failure(const guint8 *data, gsize n);
 /* The source closed right after a good handshake: QEMU refusing our certificate. */
 MpTlsFailure *mp_tls_refused_failure(const MpTls *tls);
+/*
+ * The destination took the TLS handshake, then never started its incoming
+ * migration (query-migrate without status): it refused our certificate.
+ */
+MpTlsFailure *mp_tls_destination_refused_failure(const MpTls *tls);
 /* The pass-through warning: nothing on this route can be checked. */
 MpTlsFailure *mp_tls_passthrough_notice(void);
 /* The host name QEMU would verify for --connect @uri ("tcp:HOST:PORT"), or NULL. */

@@ -4,9 +4,11 @@
 # host name the destination's certificate does not name (tls-bad-identity),
 # a destination whose certificate comes from another CA (tls-unknown-ca),
 # a destination without TLS (tls-destination-plain: TLS where plain text
-# was expected).  Each time the session is broken off by the destination,
-# the proxy exits 2, and the source's migration fails with its VM running;
-# with --tls-verify-destination no the other CA's destination is accepted.
+# was expected), a destination that refuses the proxy's client certificate
+# (tls-destination-refused, seen through its QMP).  Each time the session
+# is broken off by the destination, the proxy exits 2, and the source's
+# migration fails with its VM running; with --tls-verify-destination no
+# the other CA's destination is accepted.
 . "$(dirname "$0")/tls-functions.sh"
 require_migproxy
 require_qemu_version 7.2
@@ -66,4 +68,14 @@ tls_reject_case plain-destination tls-destination-plain 1 \
     "the destination's TLS handshake" 2 --connect "tcp:127.0.0.1:$INCOMING_PORT" \
     --tls-creds-dir "$pki"
 check_broken plain-destination
+
+# a destination that trusts only its own CA refuses the proxy's client
+# certificate after the handshake; its QMP shows it never began to load
+DEST_PARAMS='{"tls-creds":"tls0"}'
+# shellcheck disable=SC2046
+dest_start dst4 -M pc -m 128M $(tls_dest_args "$other")
+tls_reject_case client-cert-refused tls-destination-refused 1 \
+    "the proxy's client certificate" 2 --connect "tcp:127.0.0.1:$INCOMING_PORT" \
+    --tls-creds-dir "$pki" --tls-verify-destination no --dest-qmp "unix:$TESTDIR/dst4-proxy.qmp"
+check_broken client-cert-refused
 finish
