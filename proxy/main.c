@@ -76,6 +76,11 @@ static int run_probe(int argc, char **argv)
     return 0;
 }
 
+static void capture_tap(JsonObject *obj, void *opaque)
+{
+    mp_capture_proxy_event(opaque, obj);
+}
+
 static gboolean on_signal(gpointer data)
 {
     g_main_loop_quit(data);
@@ -91,6 +96,10 @@ int main(int argc, char **argv)
     g_autofree char *source_qmp = NULL;
     g_autofree char *policy_file = NULL;
     g_autofree char *events_file = NULL;
+    g_autofree char *capture_file = NULL;
+    g_autofree char *capture_pages = NULL;
+    MpCapturePages pages = MP_CAPTURE_PAGES_FULL;
+    MpCapture *capture = NULL;
     gboolean once = FALSE, dry_run = FALSE, checksum = FALSE, hold = FALSE;
     gint settle_ms = 50;
     gint prefix_timeout = 10;
@@ -118,6 +127,10 @@ int main(int argc, char **argv)
           "sha256 of each direction of each connection in the end event", NULL },
         { "hold-device-state", 0, 0, G_OPTION_ARG_NONE, &hold,
           "hold the device state from the switchover to EOF until it is checked", NULL },
+        { "capture", 0, 0, G_OPTION_ARG_FILENAME, &capture_file,
+          "record every connection, chunk and event in FILE (see capture/CAPTURE.md)", "FILE" },
+        { "capture-pages", 0, 0, G_OPTION_ARG_STRING, &capture_pages,
+          "page payloads in the capture: full (default), hash or none", "MODE" },
         { "prefix-timeout", 0, 0, G_OPTION_ARG_INT, &prefix_timeout,
           "seconds for a connection's first bytes and a migration's prefix (default 10, 0: none)",
           "S" },
@@ -160,10 +173,11 @@ int main(int argc, char **argv)
     if (argc > 1 || n_routes == 0 || !connect_to || g_strv_length(connect_to) != n_routes ||
         (dest_qmp && g_strv_length(dest_qmp) != n_routes) ||
         (dest_profile && g_strv_length(dest_profile) != n_routes) ||
-        (dest_qmp && dest_profile) || settle_ms < 0 || prefix_timeout < 0) {
+        (dest_qmp && dest_profile) || settle_ms < 0 || prefix_timeout < 0 ||
+        (capture_pages && (!capture_file || !mp_capture_pages_parse(capture_pages, &pages)))) {
         fprintf(stderr, "usage: migproxy --listen ADDR --connect ADDR [--dest-qmp ADDR | "
                 "--dest-profile FILE] [--source-qmp ADDR] [--policy FILE] [--events FILE|-] "
-                "[--once] [--dry-run]\n(--listen, --connect and --dest-* pair up in order)\n");
+                "[--once] [--dry-run] [--capture FILE [--capture-pages full|hash|none]]\n(--listen, --connect and --dest-* pair up in order)\n");
         return 2;
     }
     if (policy_file) {
@@ -178,7 +192,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "migproxy: %s\n", error->message);
         return 2;
     }
+    if (capture_file) {
+        capture = mp_capture_open(capture_file, pages, &error);
+        if (!capture) {
+            fprintf(stderr, "migproxy: %s\n", error->message);
+            return 2;
+        }
+        mp_events_set_tap(events, capture_tap, capture);
+    }
     loop = g_main_loop_new(NULL, FALSE);
+    config.capture = capture;
     config.events = events;
     config.policy = policy;
     config.once = once;
@@ -229,5 +252,6 @@ int main(int argc, char **argv)
     status = mp_proxy_exit_status(proxy);
     mp_proxy_free(proxy);
     mp_events_free(events);
+    mp_capture_close(capture);
     return status < 0 ? 0 : status;
 }

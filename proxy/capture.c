@@ -1,0 +1,531 @@
+/*
+ * capture.c - the capture writer behind migproxy --capture (capture.h).
+ * Records are packed on the main loop and handed to one writer thread
+ * through a queue bounded in bytes; a full queue drops the record and
+ * counts it, and the next record that fits is preceded by a Dropped record,
+ * so a reader knows where the gap is.
+ */
+#include "capture.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct MpCapture {
+    int fd;
+    MpCapturePages pages;
+    GThread *thread;
+    GMutex lock;
+    GCond cond;
+    GQueue queue;               /* GBytes: framed records */
+    gsize queued;               /* bytes in the queue */
+    bool closing;
+    bool failed;                /* a write failed: everything after is dropped */
+    guint64 dropped, dropped_bytes;
+    guint64 gap, gap_bytes;     /* dropped since the last Dropped record */
+};
+
+typedef struct {
+    guint64 start, end;         /* stream offsets of a page payload */
+} Hole;
+
+struct MpCaptureLeg {
+    MpCapture *cap;
+    guint session, channel;
+    bool up;
+    guint64 offset;             /* stream offset of the next byte read */
+    GArray *holes;              /* Hole, stream order, not yet recorded */
+};
+
+static guint64 now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (guint64)ts.tv_sec * 1000000000u + (guint64)ts.tv_nsec;
+}
+
+bool mp_capture_pages_parse(const char *text, MpCapturePages *out)
+{
+    static const char *const names[] = { "full", "hash", "none" };
+
+    for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+        if (strcmp(text, names[i]) == 0) {
+            *out = (MpCapturePages)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static GBytes *pack(const Migcap__Record *rec)
+{
+    size_t n = migcap__record__get_packed_size(rec);
+    guint8 *buf;
+    guint32 be;
+
+    if (n > MP_CAPTURE_LIMIT_RECORD) {
+        return NULL;
+    }
+    buf = g_malloc(MP_CAPTURE_FRAME_LEN + n);
+    be = GUINT32_TO_BE((guint32)n);
+    memcpy(buf, &be, 4);
+    migcap__record__pack(rec, buf + MP_CAPTURE_FRAME_LEN);
+    return g_bytes_new_take(buf, MP_CAPTURE_FRAME_LEN + n);
+}
+
+/* Queue @rec (timestamped now) unless the queue is full; never waits. */
+static void push(MpCapture *cap, Migcap__Record *rec)
+{
+    GBytes *frame, *gap_frame = NULL;
+    gsize len;
+
+    rec->has_t_ns = true;
+    rec->t_ns = now_ns();
+    frame = pack(rec);
+    len = frame ? g_bytes_get_size(frame) : 0;
+    g_mutex_lock(&cap->lock);
+    if (!frame || cap->failed || cap->closing || cap->queued + len > MP_CAPTURE_QUEUE_LIMIT) {
+        cap->dropped++;
+        cap->gap++;
+        cap->dropped_bytes += len;
+        cap->gap_bytes += len;
+        g_mutex_unlock(&cap->lock);
+        if (frame) {
+            g_bytes_unref(frame);
+        }
+        return;
+    }
+    if (cap->gap) {
+        Migcap__Record r = MIGCAP__RECORD__INIT;
+        Migcap__Dropped d = MIGCAP__DROPPED__INIT;
+
+        d.has_records = d.has_bytes = true;
+        d.records = cap->gap;
+        d.bytes = cap->gap_bytes;
+        r.body_case = MIGCAP__RECORD__BODY_DROPPED;
+        r.dropped = &d;
+        r.has_t_ns = true;
+        r.t_ns = rec->t_ns;
+        gap_frame = pack(&r);
+        cap->gap = cap->gap_bytes = 0;
+        /* small, and it must not be lost: allowed over the limit */
+        cap->queued += g_bytes_get_size(gap_frame);
+        g_queue_push_tail(&cap->queue, gap_frame);
+    }
+    cap->queued += len;
+    g_queue_push_tail(&cap->queue, frame);
+    g_cond_signal(&cap->cond);
+    g_mutex_unlock(&cap->lock);
+}
+
+static bool write_all(int fd, const guint8 *p, gsize n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            return false;
+        }
+        p += w;
+        n -= (gsize)w;
+    }
+    return true;
+}
+
+static gpointer writer_thread(gpointer data)
+{
+    MpCapture *cap = data;
+
+    g_mutex_lock(&cap->lock);
+    for (;;) {
+        GBytes *frame;
+        gsize len;
+        bool ok;
+
+        while (!cap->queue.length && !cap->closing) {
+            g_cond_wait(&cap->cond, &cap->lock);
+        }
+        frame = g_queue_pop_head(&cap->queue);
+        if (!frame) {
+            break;
+        }
+        g_mutex_unlock(&cap->lock);
+        len = g_bytes_get_size(frame);
+        ok = write_all(cap->fd, g_bytes_get_data(frame, NULL), len);
+        if (!ok) {
+            g_warning("capture: write failed (%s); dropping the rest", g_strerror(errno));
+        }
+        g_bytes_unref(frame);
+        g_mutex_lock(&cap->lock);
+        cap->queued -= len;
+        if (!ok && !cap->failed) {
+            cap->failed = true;
+        }
+    }
+    g_mutex_unlock(&cap->lock);
+    return NULL;
+}
+
+MpCapture *mp_capture_open(const char *path, MpCapturePages pages, GError **error)
+{
+    MpCapture *cap;
+    guint8 header[MP_CAPTURE_HEADER_LEN];
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+    if (fd < 0) {
+        int err = errno;
+
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "--capture %s: %s", path,
+                    g_strerror(err));
+        return NULL;
+    }
+    mp_capture_header(header);
+    if (!write_all(fd, header, sizeof(header))) {
+        int err = errno;
+
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "--capture %s: %s", path,
+                    g_strerror(err));
+        close(fd);
+        return NULL;
+    }
+    cap = g_new0(MpCapture, 1);
+    cap->fd = fd;
+    cap->pages = pages;
+    g_mutex_init(&cap->lock);
+    g_cond_init(&cap->cond);
+    g_queue_init(&cap->queue);
+    cap->thread = g_thread_new("capture", writer_thread, cap);
+    {
+        Migcap__Record r = MIGCAP__RECORD__INIT;
+        Migcap__FileStart st = MIGCAP__FILE_START__INIT;
+        g_autofree char *tool = g_strdup_printf("migproxy %s", MP_VERSION);
+
+        st.has_pages = true;
+        st.pages = (Migcap__PagesMode)pages;
+        st.tool = tool;
+        st.has_realtime_us = st.has_start_ns = true;
+        st.realtime_us = g_get_real_time();
+        st.start_ns = now_ns();
+        r.body_case = MIGCAP__RECORD__BODY_START;
+        r.start = &st;
+        push(cap, &r);
+    }
+    return cap;
+}
+
+void mp_capture_close(MpCapture *cap)
+{
+    if (!cap) {
+        return;
+    }
+    g_mutex_lock(&cap->lock);
+    cap->closing = true;
+    g_cond_signal(&cap->cond);
+    g_mutex_unlock(&cap->lock);
+    g_thread_join(cap->thread);
+    close(cap->fd);
+    g_mutex_clear(&cap->lock);
+    g_cond_clear(&cap->cond);
+    g_free(cap);
+}
+
+MpCapturePages mp_capture_pages(const MpCapture *cap)
+{
+    return cap->pages;
+}
+
+guint64 mp_capture_dropped(const MpCapture *cap)
+{
+    MpCapture *c = (MpCapture *)cap;
+    guint64 n;
+
+    g_mutex_lock(&c->lock);
+    n = c->dropped;
+    g_mutex_unlock(&c->lock);
+    return n;
+}
+
+static char *address_text(GSocketAddress *addr)
+{
+    char *text;
+
+    if (!addr) {
+        return g_strdup("?");
+    }
+    text = g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(addr));
+    g_object_unref(addr);
+    return text;
+}
+
+void mp_capture_connection(MpCapture *cap, guint session, guint channel, const char *kind,
+                           GSocketConnection *src)
+{
+    Migcap__Record r = MIGCAP__RECORD__INIT;
+    Migcap__Connection c = MIGCAP__CONNECTION__INIT;
+    g_autofree char *peer = NULL;
+    g_autofree char *local = NULL;
+
+    if (!cap) {
+        return;
+    }
+    peer = address_text(g_socket_connection_get_remote_address(src, NULL));
+    local = address_text(g_socket_connection_get_local_address(src, NULL));
+    c.has_channel = true;
+    c.channel = channel;
+    c.kind = (char *)kind;
+    c.source_peer = peer;
+    c.listen = local;
+    r.has_session = true;
+    r.session = session;
+    r.body_case = MIGCAP__RECORD__BODY_CONNECTION;
+    r.connection = &c;
+    push(cap, &r);
+}
+
+void mp_capture_destination(MpCapture *cap, guint session, guint channel,
+                            GSocketConnection *dst)
+{
+    Migcap__Record r = MIGCAP__RECORD__INIT;
+    Migcap__Destination d = MIGCAP__DESTINATION__INIT;
+    g_autofree char *peer = NULL;
+    g_autofree char *local = NULL;
+
+    if (!cap) {
+        return;
+    }
+    peer = address_text(g_socket_connection_get_remote_address(dst, NULL));
+    local = address_text(g_socket_connection_get_local_address(dst, NULL));
+    d.has_channel = true;
+    d.channel = channel;
+    d.local = local;
+    d.peer = peer;
+    r.has_session = true;
+    r.session = session;
+    r.body_case = MIGCAP__RECORD__BODY_DESTINATION;
+    r.destination = &d;
+    push(cap, &r);
+}
+
+MpCaptureLeg *mp_capture_leg_new(MpCapture *cap, guint session, guint channel, bool up)
+{
+    MpCaptureLeg *leg;
+
+    if (!cap) {
+        return NULL;
+    }
+    leg = g_new0(MpCaptureLeg, 1);
+    leg->cap = cap;
+    leg->session = session;
+    leg->channel = channel;
+    leg->up = up;
+    leg->holes = g_array_new(FALSE, FALSE, sizeof(Hole));
+    return leg;
+}
+
+void mp_capture_leg_free(MpCaptureLeg *leg)
+{
+    if (leg) {
+        g_array_unref(leg->holes);
+        g_free(leg);
+    }
+}
+
+static void leg_record(MpCaptureLeg *leg, Migcap__Record *r)
+{
+    r->has_session = true;
+    r->session = leg->session;
+    push(leg->cap, r);
+}
+
+void mp_capture_chunk(MpCaptureLeg *leg, const guint8 *data, gsize n)
+{
+    Migcap__Record r = MIGCAP__RECORD__INIT;
+    Migcap__Chunk c = MIGCAP__CHUNK__INIT;
+    g_autoptr(GByteArray) kept = NULL;
+    g_autofree Migcap__Hole *holes = NULL;
+    g_autofree Migcap__Hole **hole_ptrs = NULL;
+    guint64 start, end;
+    guint n_holes = 0, used = 0;
+
+    if (!leg || n == 0) {
+        return;
+    }
+    start = leg->offset;
+    end = start + n;
+    c.has_channel = c.has_direction = c.has_offset = c.has_length = c.has_data = true;
+    c.channel = leg->channel;
+    c.direction = leg->up ? MIGCAP__DIRECTION__UP : MIGCAP__DIRECTION__DOWN;
+    c.offset = start;
+    c.length = (guint32)n;
+    for (guint i = 0; i < leg->holes->len; i++) {
+        n_holes += g_array_index(leg->holes, Hole, i).start < end;
+    }
+    if (n_holes == 0) {
+        c.data.data = (guint8 *)data;
+        c.data.len = n;
+    } else {
+        guint64 at = start;
+
+        kept = g_byte_array_sized_new((guint)n);
+        holes = g_new0(Migcap__Hole, n_holes);
+        hole_ptrs = g_new0(Migcap__Hole *, n_holes);
+        while (used < n_holes) {
+            Hole *h = &g_array_index(leg->holes, Hole, used);
+            guint64 hs = MAX(h->start, at), he = MIN(h->end, end);
+            Migcap__Hole *out = &holes[used];
+
+            g_byte_array_append(kept, data + (at - start), (guint)(hs - at));
+            migcap__hole__init(out);
+            out->has_offset = out->has_length = true;
+            out->offset = hs;
+            out->length = (guint32)(he - hs);
+            if (leg->cap->pages == MP_CAPTURE_PAGES_HASH) {
+                out->has_hash = true;
+                out->hash = mp_capture_hash(data + (hs - start), (gsize)(he - hs));
+            }
+            hole_ptrs[used] = out;
+            used++;
+            at = he;
+        }
+        g_byte_array_append(kept, data + (at - start), (guint)(end - at));
+        c.data.data = kept->data;
+        c.data.len = kept->len;
+        c.n_holes = n_holes;
+        c.holes = hole_ptrs;
+        /* a payload that goes on into the next chunk stays, clipped */
+        {
+            Hole *last = &g_array_index(leg->holes, Hole, n_holes - 1);
+            guint done = n_holes;
+
+            if (last->end > end) {
+                last->start = end;
+                done--;
+            }
+            g_array_remove_range(leg->holes, 0, done);
+        }
+    }
+    leg->offset = end;
+    r.body_case = MIGCAP__RECORD__BODY_CHUNK;
+    r.chunk = &c;
+    leg_record(leg, &r);
+}
+
+void mp_capture_leg_end(MpCaptureLeg *leg)
+{
+    Migcap__Record r = MIGCAP__RECORD__INIT;
+    Migcap__ChunkEnd e = MIGCAP__CHUNK_END__INIT;
+
+    if (!leg) {
+        return;
+    }
+    e.has_channel = e.has_direction = e.has_length = true;
+    e.channel = leg->channel;
+    e.direction = leg->up ? MIGCAP__DIRECTION__UP : MIGCAP__DIRECTION__DOWN;
+    e.length = leg->offset;
+    r.body_case = MIGCAP__RECORD__BODY_CHUNK_END;
+    r.chunk_end = &e;
+    leg_record(leg, &r);
+}
+
+static void add_hole(MpCaptureLeg *leg, guint64 start, guint64 end)
+{
+    Hole h = { MAX(start, leg->offset), end };
+
+    /* the decoder reports a payload before it is read, never after */
+    if (h.start < h.end) {
+        g_array_append_val(leg->holes, h);
+    }
+}
+
+void mp_capture_event(MpCaptureLeg *leg, const MigEvent *ev)
+{
+    Migcap__Record r = MIGCAP__RECORD__INIT;
+    Migcap__DecoderEvent e = MIGCAP__DECODER_EVENT__INIT;
+    g_autofree char *text = NULL;
+
+    if (!leg) {
+        return;
+    }
+    if (ev->type == MIG_EV_RAM_PAGE) {
+        if (leg->cap->pages != MP_CAPTURE_PAGES_FULL && ev->u.page.payload_length) {
+            add_hole(leg, ev->end - ev->u.page.payload_length, ev->end);
+        }
+        return;
+    }
+    if (ev->type == MIG_EV_MULTIFD_PACKET && leg->cap->pages != MP_CAPTURE_PAGES_FULL &&
+        !(ev->u.mf_packet.flags & MULTIFD_FLAG_DEVICE_STATE) &&
+        ev->u.mf_packet.normal_pages && ev->u.mf_packet.next_packet_size) {
+        add_hole(leg, ev->end - ev->u.mf_packet.next_packet_size, ev->end);
+    }
+    text = mig_event_format(ev);
+    e.has_channel = e.has_direction = e.has_offset = e.has_end = e.has_certain = true;
+    e.channel = leg->channel;
+    e.direction = leg->up ? MIGCAP__DIRECTION__UP : MIGCAP__DIRECTION__DOWN;
+    e.type = (char *)mig_event_name(ev->type);
+    e.offset = ev->offset;
+    e.end = ev->end;
+    e.certain = ev->certain;
+    e.text = text;
+    switch (ev->type) {
+    case MIG_EV_SECTION:
+    case MIG_EV_SECTION_END:
+        e.has_section_type = true;
+        e.section_type = ev->u.section.type;
+        e.idstr = (char *)ev->u.section.idstr;
+        break;
+    case MIG_EV_RAMBLOCK:
+        e.idstr = (char *)ev->u.ramblock.idstr;
+        e.has_value = true;
+        e.value = ev->u.ramblock.used_length;
+        break;
+    case MIG_EV_RAM_TOTAL:
+    case MIG_EV_RAMBLOCK_LIST_END:
+        e.has_value = true;
+        e.value = ev->u.ram_total.total;
+        break;
+    case MIG_EV_COMMAND:
+    case MIG_EV_PACKAGED_BEGIN:
+        e.has_value = true;
+        e.value = ev->u.command.cmd;
+        break;
+    case MIG_EV_RP_MESSAGE:
+        e.has_value = true;
+        e.value = ev->u.rp.type;
+        break;
+    default:
+        break;
+    }
+    r.body_case = MIGCAP__RECORD__BODY_EVENT;
+    r.event = &e;
+    leg_record(leg, &r);
+}
+
+void mp_capture_proxy_event(MpCapture *cap, JsonObject *obj)
+{
+    Migcap__Record r = MIGCAP__RECORD__INIT;
+    Migcap__ProxyEvent p = MIGCAP__PROXY_EVENT__INIT;
+    JsonNode *node;
+    g_autofree char *text = NULL;
+
+    if (!cap) {
+        return;
+    }
+    node = json_node_new(JSON_NODE_OBJECT);
+    json_node_set_object(node, obj);
+    text = json_to_string(node, FALSE);
+    json_node_unref(node);
+    p.json = text;
+    if (json_object_has_member(obj, "session")) {
+        r.has_session = true;
+        r.session = (guint32)json_object_get_int_member(obj, "session");
+    }
+    r.body_case = MIGCAP__RECORD__BODY_PROXY_EVENT;
+    r.proxy_event = &p;
+    push(cap, &r);
+}

@@ -1,0 +1,68 @@
+/*
+ * capture.h - migproxy --capture: records what crosses the proxy (every
+ * connection, every chunk with a monotonic timestamp, the decoder's events,
+ * the daemon's events with findings and verdict) into a capture file
+ * (capture/CAPTURE.md).  The main loop only packs records and queues them;
+ * a writer thread writes them.  The queue is bounded: when the disk is
+ * slower than the migration, records are dropped and counted, never does
+ * forwarding wait for the disk.
+ */
+#ifndef MP_PROXY_CAPTURE_H
+#define MP_PROXY_CAPTURE_H
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+#include "capture-format.h"
+#include "decoder.h"
+
+G_BEGIN_DECLS
+
+/* packed records waiting for the writer thread, at most */
+#define MP_CAPTURE_QUEUE_LIMIT  (64u * 1024u * 1024u)
+
+typedef enum {
+    MP_CAPTURE_PAGES_FULL,      /* every byte: the streams can be rebuilt */
+    MP_CAPTURE_PAGES_HASH,      /* page payloads: length and FNV-1a 64 */
+    MP_CAPTURE_PAGES_NONE,      /* page payloads: length only */
+} MpCapturePages;
+
+typedef struct MpCapture MpCapture;
+/* one direction of one channel of one session */
+typedef struct MpCaptureLeg MpCaptureLeg;
+
+/* "full", "hash" or "none"; FALSE for anything else */
+bool mp_capture_pages_parse(const char *text, MpCapturePages *out);
+
+/* Create (truncate) @path and start the writer thread. */
+MpCapture *mp_capture_open(const char *path, MpCapturePages pages, GError **error);
+/* Write what is queued, stop the thread, close the file. */
+void mp_capture_close(MpCapture *cap);
+MpCapturePages mp_capture_pages(const MpCapture *cap);
+/* records dropped so far because the queue was full */
+guint64 mp_capture_dropped(const MpCapture *cap);
+
+/* A connection from the source joined @session as channel @channel. */
+void mp_capture_connection(MpCapture *cap, guint session, guint channel, const char *kind,
+                           GSocketConnection *src);
+/* The channel's connection to the destination is up. */
+void mp_capture_destination(MpCapture *cap, guint session, guint channel,
+                            GSocketConnection *dst);
+
+MpCaptureLeg *mp_capture_leg_new(MpCapture *cap, guint session, guint channel, bool up);
+void mp_capture_leg_free(MpCaptureLeg *leg);
+/*
+ * @n bytes read on @leg, after the decoder has seen them (so that its page
+ * events say which of them are page payloads).
+ */
+void mp_capture_chunk(MpCaptureLeg *leg, const guint8 *data, gsize n);
+/* The leg's input ended. */
+void mp_capture_leg_end(MpCaptureLeg *leg);
+/* A decoder event on @leg; page events become holes (hash, none). */
+void mp_capture_event(MpCaptureLeg *leg, const MigEvent *ev);
+
+/* One line of the daemon's event stream (a tap of mp_events_emit). */
+void mp_capture_proxy_event(MpCapture *cap, JsonObject *obj);
+
+G_END_DECLS
+
+#endif
