@@ -1,0 +1,595 @@
+/*
+ * capture-dump.c - migdump CAPTURE and migdump --extract DIR CAPTURE
+ * (capture-dump.h).  The summary is built from the capture's records
+ * alone: connections, chunks (bytes and times per direction), decoder
+ * events (when each phase started) and the daemon's events (findings,
+ * verdict, outcome).  A capture cut short is summarised up to the cut.
+ */
+#include "capture-dump.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include "capture-format.h"
+#include "protocol.h"
+
+/* phases of a main channel, in the order a precopy migration passes them */
+enum { PH_HEADER, PH_SETUP, PH_ITERATE, PH_SWITCHOVER, PH_EOF, PH_COUNT };
+static const char *const phase_names[PH_COUNT] = {
+    "header", "setup", "iterate", "switchover", "eof",
+};
+
+typedef struct {
+    guint64 bytes, chunks, holes, hole_bytes;
+    guint64 first_ns, last_ns;
+    bool ended;
+    /* --extract */
+    int fd;
+    guint64 written;
+    bool gap, has_holes;
+} Dir;
+
+typedef struct {
+    guint session, channel;
+    char *kind, *source_peer, *listen, *dest_local, *dest_peer;
+    guint64 joined_ns;
+    Dir dir[2];
+    guint64 phase_ns[PH_COUNT];
+    bool has_phase[PH_COUNT];
+    guint sections, commands, rp_messages, multifd_packets;
+} Conn;
+
+typedef struct {
+    guint id;
+    guint64 start_ns;
+    bool has_start;
+    char *verdict, *outcome, *error;
+    GPtrArray *findings;        /* char *: "severity code: message" */
+    gint64 dropped;
+} Sess;
+
+typedef struct {
+    GPtrArray *conns;           /* Conn * in order of appearance */
+    GPtrArray *sessions;        /* Sess * */
+    guint64 records, dropped_records, dropped_bytes;
+    guint pages_mode;
+    char *tool;
+    const char *extract_dir;
+    bool extract_failed;
+} Dump;
+
+static void conn_free(gpointer p)
+{
+    Conn *c = p;
+
+    for (int d = 0; d < 2; d++) {
+        if (c->dir[d].fd > 0) {
+            close(c->dir[d].fd);
+        }
+    }
+    g_free(c->kind);
+    g_free(c->source_peer);
+    g_free(c->listen);
+    g_free(c->dest_local);
+    g_free(c->dest_peer);
+    g_free(c);
+}
+
+static void sess_free(gpointer p)
+{
+    Sess *s = p;
+
+    g_free(s->verdict);
+    g_free(s->outcome);
+    g_free(s->error);
+    g_ptr_array_unref(s->findings);
+    g_free(s);
+}
+
+static Sess *find_session(Dump *d, guint id, guint64 t_ns)
+{
+    Sess *s;
+
+    for (guint i = 0; i < d->sessions->len; i++) {
+        s = g_ptr_array_index(d->sessions, i);
+        if (s->id == id) {
+            return s;
+        }
+    }
+    s = g_new0(Sess, 1);
+    s->id = id;
+    s->start_ns = t_ns;
+    s->dropped = -1;
+    s->findings = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(d->sessions, s);
+    return s;
+}
+
+static Conn *find_conn(Dump *d, guint session, guint channel, bool create)
+{
+    Conn *c;
+
+    for (guint i = 0; i < d->conns->len; i++) {
+        c = g_ptr_array_index(d->conns, i);
+        if (c->session == session && c->channel == channel) {
+            return c;
+        }
+    }
+    if (!create) {
+        return NULL;
+    }
+    c = g_new0(Conn, 1);
+    c->session = session;
+    c->channel = channel;
+    c->dir[0].fd = c->dir[1].fd = -1;
+    g_ptr_array_add(d->conns, c);
+    return c;
+}
+
+static void on_proxy_event(Dump *d, const Migcap__Record *r)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    JsonObject *o;
+    const char *event;
+    Sess *s;
+
+    if (!r->proxy_event->json || !json_parser_load_from_data(parser, r->proxy_event->json, -1, NULL) ||
+        !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+        return;
+    }
+    o = json_node_get_object(json_parser_get_root(parser));
+    event = json_object_get_string_member_with_default(o, "event", "");
+    if (!r->session) {
+        return;
+    }
+    s = find_session(d, r->session, r->t_ns);
+    if (strcmp(event, "session") == 0 && !s->has_start) {
+        s->has_start = true;
+        s->start_ns = r->t_ns;
+    } else if (strcmp(event, "verdict") == 0) {
+        g_free(s->verdict);
+        s->verdict = g_strdup(json_object_get_string_member_with_default(o, "verdict", "?"));
+    } else if (strcmp(event, "finding") == 0) {
+        g_ptr_array_add(s->findings, g_strdup_printf("%s %s: %s",
+            json_object_get_string_member_with_default(o, "severity", "?"),
+            json_object_get_string_member_with_default(o, "code", "?"),
+            json_object_get_string_member_with_default(o, "message", "")));
+    } else if (strcmp(event, "end") == 0) {
+        g_free(s->outcome);
+        s->outcome = g_strdup(json_object_get_string_member_with_default(o, "outcome", "?"));
+        if (json_object_has_member(o, "error")) {
+            g_free(s->error);
+            s->error = g_strdup(json_object_get_string_member_with_default(o, "error", ""));
+        }
+        s->dropped = json_object_get_int_member_with_default(o, "capture_dropped", -1);
+    }
+}
+
+static void set_phase(Conn *c, int phase, guint64 t_ns)
+{
+    if (!c->has_phase[phase]) {
+        c->has_phase[phase] = true;
+        c->phase_ns[phase] = t_ns;
+    }
+}
+
+static void on_decoder_event(Conn *c, const Migcap__Record *r)
+{
+    const Migcap__DecoderEvent *e = r->event;
+    const char *type = e->type ? e->type : "";
+
+    if (strcmp(type, "header") == 0) {
+        set_phase(c, PH_HEADER, r->t_ns);
+    } else if (strcmp(type, "section") == 0) {
+        c->sections++;
+        if (e->section_type == QEMU_VM_SECTION_START) {
+            set_phase(c, PH_SETUP, r->t_ns);
+        } else if (e->section_type == QEMU_VM_SECTION_PART) {
+            set_phase(c, PH_ITERATE, r->t_ns);
+        } else if ((e->section_type == QEMU_VM_SECTION_END ||
+                    e->section_type == QEMU_VM_SECTION_FULL) && c->has_phase[PH_ITERATE]) {
+            set_phase(c, PH_SWITCHOVER, r->t_ns);
+        }
+    } else if (strcmp(type, "eof") == 0) {
+        set_phase(c, PH_EOF, r->t_ns);
+    } else if (strcmp(type, "command") == 0) {
+        c->commands++;
+    } else if (strcmp(type, "rp-message") == 0) {
+        c->rp_messages++;
+    } else if (strcmp(type, "multifd-packet") == 0) {
+        c->multifd_packets++;
+    }
+}
+
+static void extract_chunk(Dump *d, Conn *c, const Migcap__Chunk *ch)
+{
+    int di = ch->direction == MIGCAP__DIRECTION__DOWN;
+    Dir *dir = &c->dir[di];
+
+    if (ch->n_holes) {
+        dir->has_holes = true;
+    }
+    if (ch->offset != dir->written) {
+        dir->gap = true;
+    }
+    if (dir->has_holes || dir->gap || d->extract_failed) {
+        return;
+    }
+    if (dir->fd < 0) {
+        g_autofree char *name = g_strdup_printf("s%u-conn%02u.%s", c->session, c->channel,
+                                                di ? "d2s" : "s2d");
+        g_autofree char *path = g_build_filename(d->extract_dir, name, NULL);
+
+        dir->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (dir->fd < 0) {
+            fprintf(stderr, "migdump: %s: %s\n", path, g_strerror(errno));
+            d->extract_failed = true;
+            return;
+        }
+    }
+    for (size_t at = 0; at < ch->data.len;) {
+        ssize_t w = write(dir->fd, ch->data.data + at, ch->data.len - at);
+
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            fprintf(stderr, "migdump: --extract: %s\n", g_strerror(errno));
+            d->extract_failed = true;
+            return;
+        }
+        at += (size_t)w;
+    }
+    dir->written += ch->data.len;
+}
+
+static void on_record(Dump *d, const Migcap__Record *r)
+{
+    Conn *c;
+
+    d->records++;
+    switch (r->body_case) {
+    case MIGCAP__RECORD__BODY_START:
+        d->pages_mode = r->start->pages;
+        g_free(d->tool);
+        d->tool = g_strdup(r->start->tool);
+        break;
+    case MIGCAP__RECORD__BODY_CONNECTION:
+        find_session(d, r->session, r->t_ns);
+        c = find_conn(d, r->session, r->connection->channel, true);
+        g_free(c->kind);
+        c->kind = g_strdup(r->connection->kind);
+        c->source_peer = g_strdup(r->connection->source_peer);
+        c->listen = g_strdup(r->connection->listen);
+        c->joined_ns = r->t_ns;
+        break;
+    case MIGCAP__RECORD__BODY_DESTINATION:
+        c = find_conn(d, r->session, r->destination->channel, true);
+        g_free(c->dest_local);
+        g_free(c->dest_peer);
+        c->dest_local = g_strdup(r->destination->local);
+        c->dest_peer = g_strdup(r->destination->peer);
+        break;
+    case MIGCAP__RECORD__BODY_CHUNK: {
+        const Migcap__Chunk *ch = r->chunk;
+        Dir *dir;
+
+        c = find_conn(d, r->session, ch->channel, true);
+        dir = &c->dir[ch->direction == MIGCAP__DIRECTION__DOWN];
+        if (!dir->chunks) {
+            dir->first_ns = r->t_ns;
+        }
+        dir->chunks++;
+        dir->last_ns = r->t_ns;
+        dir->bytes += ch->length;
+        for (size_t i = 0; i < ch->n_holes; i++) {
+            dir->holes++;
+            dir->hole_bytes += ch->holes[i]->length;
+        }
+        if (d->extract_dir) {
+            extract_chunk(d, c, ch);
+        }
+        break;
+    }
+    case MIGCAP__RECORD__BODY_CHUNK_END:
+        c = find_conn(d, r->session, r->chunk_end->channel, true);
+        c->dir[r->chunk_end->direction == MIGCAP__DIRECTION__DOWN].ended = true;
+        break;
+    case MIGCAP__RECORD__BODY_EVENT:
+        c = find_conn(d, r->session, r->event->channel, true);
+        on_decoder_event(c, r);
+        break;
+    case MIGCAP__RECORD__BODY_PROXY_EVENT:
+        on_proxy_event(d, r);
+        break;
+    case MIGCAP__RECORD__BODY_DROPPED:
+        d->dropped_records += r->dropped->records;
+        d->dropped_bytes += r->dropped->bytes;
+        break;
+    default:
+        break;
+    }
+}
+
+static double ms_since(guint64 t, guint64 base)
+{
+    return t >= base ? (double)(t - base) / 1e6 : -(double)(base - t) / 1e6;
+}
+
+static double mib_per_s(const Dir *dir)
+{
+    double s = (double)(dir->last_ns - dir->first_ns) / 1e9;
+
+    return s > 0 ? (double)dir->bytes / 1048576.0 / s : 0;
+}
+
+static void print_text(Dump *d, const char *path, const GError *cut)
+{
+    static const char *const modes[] = { "full", "hash", "none" };
+
+    printf("capture %s: %s, pages %s, %" G_GUINT64_FORMAT " records\n", path,
+           d->tool ? d->tool : "?", d->pages_mode < 3 ? modes[d->pages_mode] : "?", d->records);
+    if (d->dropped_records) {
+        printf("  dropped: %" G_GUINT64_FORMAT " records (%" G_GUINT64_FORMAT
+               " bytes): the disk was slower than the migration\n",
+               d->dropped_records, d->dropped_bytes);
+    }
+    for (guint i = 0; i < d->sessions->len; i++) {
+        Sess *s = g_ptr_array_index(d->sessions, i);
+
+        printf("session %u: verdict %s, outcome %s%s%s\n", s->id,
+               s->verdict ? s->verdict : "(none)", s->outcome ? s->outcome : "(no end)",
+               s->error ? ": " : "", s->error ? s->error : "");
+        for (guint j = 0; j < s->findings->len; j++) {
+            printf("  finding: %s\n", (char *)s->findings->pdata[j]);
+        }
+        for (guint j = 0; j < d->conns->len; j++) {
+            Conn *c = g_ptr_array_index(d->conns, j);
+
+            if (c->session != s->id) {
+                continue;
+            }
+            printf("  connection %u (%s) from %s to %s, destination %s, joined at %.3f ms\n",
+                   c->channel, c->kind ? c->kind : "?", c->source_peer ? c->source_peer : "?",
+                   c->listen ? c->listen : "?", c->dest_peer ? c->dest_peer : "(not connected)",
+                   ms_since(c->joined_ns, s->start_ns));
+            for (int di = 0; di < 2; di++) {
+                const Dir *dir = &c->dir[di];
+
+                if (!dir->chunks) {
+                    continue;
+                }
+                printf("    %s: %" G_GUINT64_FORMAT " bytes in %" G_GUINT64_FORMAT
+                       " chunks, %.3f .. %.3f ms, %.1f MiB/s%s", di ? "to source" : "to destination",
+                       dir->bytes, dir->chunks, ms_since(dir->first_ns, s->start_ns),
+                       ms_since(dir->last_ns, s->start_ns), mib_per_s(dir),
+                       dir->ended ? "" : ", no end recorded");
+                if (dir->holes) {
+                    printf(", %" G_GUINT64_FORMAT " page payloads left out (%" G_GUINT64_FORMAT
+                           " bytes)", dir->holes, dir->hole_bytes);
+                }
+                printf("\n");
+            }
+            for (int ph = 0; ph < PH_COUNT; ph++) {
+                if (c->has_phase[ph]) {
+                    printf("    phase %-10s at %.3f ms\n", phase_names[ph],
+                           ms_since(c->phase_ns[ph], s->start_ns));
+                }
+            }
+            if (c->sections || c->commands || c->multifd_packets || c->rp_messages) {
+                printf("    %u sections, %u commands, %u multifd packets, %u return-path "
+                       "messages\n", c->sections, c->commands, c->multifd_packets, c->rp_messages);
+            }
+        }
+    }
+    if (cut) {
+        printf("cut short: %s\n", cut->message);
+    }
+}
+
+static void add_int(JsonBuilder *b, const char *name, gint64 v)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_int_value(b, v);
+}
+
+static void add_str(JsonBuilder *b, const char *name, const char *v)
+{
+    json_builder_set_member_name(b, name);
+    if (v) {
+        json_builder_add_string_value(b, v);
+    } else {
+        json_builder_add_null_value(b);
+    }
+}
+
+static void add_ms(JsonBuilder *b, const char *name, double v)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_double_value(b, v);
+}
+
+static void print_json(Dump *d, const GError *cut)
+{
+    static const char *const modes[] = { "full", "hash", "none" };
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autofree char *text = NULL;
+
+    json_builder_begin_object(b);
+    add_str(b, "tool", d->tool);
+    add_str(b, "pages", d->pages_mode < 3 ? modes[d->pages_mode] : NULL);
+    add_int(b, "records", (gint64)d->records);
+    add_int(b, "dropped_records", (gint64)d->dropped_records);
+    add_str(b, "cut_short", cut ? cut->message : NULL);
+    json_builder_set_member_name(b, "sessions");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < d->sessions->len; i++) {
+        Sess *s = g_ptr_array_index(d->sessions, i);
+
+        json_builder_begin_object(b);
+        add_int(b, "session", s->id);
+        add_str(b, "verdict", s->verdict);
+        add_str(b, "outcome", s->outcome);
+        add_str(b, "error", s->error);
+        json_builder_set_member_name(b, "findings");
+        json_builder_begin_array(b);
+        for (guint j = 0; j < s->findings->len; j++) {
+            json_builder_add_string_value(b, s->findings->pdata[j]);
+        }
+        json_builder_end_array(b);
+        json_builder_set_member_name(b, "connections");
+        json_builder_begin_array(b);
+        for (guint j = 0; j < d->conns->len; j++) {
+            Conn *c = g_ptr_array_index(d->conns, j);
+
+            if (c->session != s->id) {
+                continue;
+            }
+            json_builder_begin_object(b);
+            add_int(b, "channel", c->channel);
+            add_str(b, "kind", c->kind);
+            add_str(b, "source", c->source_peer);
+            add_str(b, "listen", c->listen);
+            add_str(b, "destination", c->dest_peer);
+            add_ms(b, "joined_ms", ms_since(c->joined_ns, s->start_ns));
+            for (int di = 0; di < 2; di++) {
+                const Dir *dir = &c->dir[di];
+
+                json_builder_set_member_name(b, di ? "to_source" : "to_destination");
+                json_builder_begin_object(b);
+                add_int(b, "bytes", (gint64)dir->bytes);
+                add_int(b, "chunks", (gint64)dir->chunks);
+                add_int(b, "holes", (gint64)dir->holes);
+                add_int(b, "hole_bytes", (gint64)dir->hole_bytes);
+                json_builder_set_member_name(b, "ended");
+                json_builder_add_boolean_value(b, dir->ended);
+                if (dir->chunks) {
+                    add_ms(b, "first_ms", ms_since(dir->first_ns, s->start_ns));
+                    add_ms(b, "last_ms", ms_since(dir->last_ns, s->start_ns));
+                    add_ms(b, "mib_per_s", mib_per_s(dir));
+                }
+                json_builder_end_object(b);
+            }
+            json_builder_set_member_name(b, "phases_ms");
+            json_builder_begin_object(b);
+            for (int ph = 0; ph < PH_COUNT; ph++) {
+                if (c->has_phase[ph]) {
+                    add_ms(b, phase_names[ph], ms_since(c->phase_ns[ph], s->start_ns));
+                }
+            }
+            json_builder_end_object(b);
+            add_int(b, "sections", c->sections);
+            add_int(b, "commands", c->commands);
+            add_int(b, "multifd_packets", c->multifd_packets);
+            add_int(b, "return_path_messages", c->rp_messages);
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    json_generator_set_pretty(gen, TRUE);
+    text = json_generator_to_data(gen, NULL);
+    printf("%s\n", text);
+}
+
+bool capture_dump_is_capture(const char *path)
+{
+    guint8 magic[MP_CAPTURE_MAGIC_LEN];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool yes;
+
+    if (fd < 0) {
+        return false;
+    }
+    yes = read(fd, magic, sizeof(magic)) == (ssize_t)sizeof(magic) &&
+          mp_capture_is_capture(magic, sizeof(magic));
+    close(fd);
+    return yes;
+}
+
+int capture_dump(const char *path, bool json, const char *extract_dir)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GMappedFile) map = g_mapped_file_new(path, FALSE, &err);
+    MpCaptureReader r;
+    Dump d = { 0 };
+    int rc, status = 0;
+
+    if (!map) {
+        fprintf(stderr, "migdump: %s\n", err->message);
+        return 2;
+    }
+    if (!mp_capture_reader_init(&r, (const uint8_t *)g_mapped_file_get_contents(map),
+                                g_mapped_file_get_length(map), &err)) {
+        fprintf(stderr, "migdump: %s: %s\n", path, err->message);
+        return 1;
+    }
+    if (extract_dir && g_mkdir_with_parents(extract_dir, 0755) < 0) {
+        fprintf(stderr, "migdump: %s: %s\n", extract_dir, g_strerror(errno));
+        return 2;
+    }
+    d.conns = g_ptr_array_new_with_free_func(conn_free);
+    d.sessions = g_ptr_array_new_with_free_func(sess_free);
+    d.extract_dir = extract_dir;
+    for (;;) {
+        Migcap__Record *rec = NULL;
+
+        rc = mp_capture_reader_next(&r, &rec, &err);
+        if (rc <= 0) {
+            break;
+        }
+        on_record(&d, rec);
+        migcap__record__free_unpacked(rec, NULL);
+    }
+    if (err) {
+        fprintf(stderr, "migdump: %s: %s (%" G_GUINT64_FORMAT " records read)\n", path,
+                err->message, r.records);
+        status = 1;
+    }
+    if (extract_dir) {
+        for (guint i = 0; i < d.conns->len; i++) {
+            Conn *c = g_ptr_array_index(d.conns, i);
+
+            for (int di = 0; di < 2; di++) {
+                const char *what = di ? "to the source" : "to the destination";
+
+                if (c->dir[di].has_holes) {
+                    fprintf(stderr, "migdump: session %u connection %u %s: page payloads were "
+                            "left out (--capture-pages hash or none): not extracted\n",
+                            c->session, c->channel, what);
+                    status = MAX(status, 1);
+                } else if (c->dir[di].gap) {
+                    fprintf(stderr, "migdump: session %u connection %u %s: records were "
+                            "dropped: extracted only up to the gap\n", c->session, c->channel,
+                            what);
+                    status = MAX(status, 1);
+                } else if (c->dir[di].chunks) {
+                    printf("s%u-conn%02u.%s: %" G_GUINT64_FORMAT " bytes (%s)\n", c->session,
+                           c->channel, di ? "d2s" : "s2d", c->dir[di].written,
+                           c->kind ? c->kind : "?");
+                }
+            }
+        }
+        if (d.extract_failed) {
+            status = 2;
+        }
+    } else if (json) {
+        print_json(&d, err);
+    } else {
+        print_text(&d, path, err);
+    }
+    g_ptr_array_unref(d.conns);
+    g_ptr_array_unref(d.sessions);
+    g_free(d.tool);
+    return status;
+}
