@@ -344,6 +344,9 @@ static void print_text(Dump *d, const char *path, const GError *cut)
         printf("session %u: verdict %s, outcome %s%s%s\n", s->id,
                s->verdict ? s->verdict : "(none)", s->outcome ? s->outcome : "(no end)",
                s->error ? ": " : "", s->error ? s->error : "");
+        if (!s->outcome) {
+            printf("  the capture ends before the session did (proxy killed, or still running)\n");
+        }
         for (guint j = 0; j < s->findings->len; j++) {
             printf("  finding: %s\n", (char *)s->findings->pdata[j]);
         }
