@@ -46,7 +46,6 @@ typedef struct {
 typedef struct {
     guint id;
     guint64 start_ns;
-    bool has_start;
     char *verdict, *outcome, *error;
     GPtrArray *findings;        /* char *: "severity code: message" */
     gint64 dropped;
@@ -147,10 +146,8 @@ static void on_proxy_event(Dump *d, const Migcap__Record *r)
         return;
     }
     s = find_session(d, r->session, r->t_ns);
-    if (strcmp(event, "session") == 0 && !s->has_start) {
-        s->has_start = true;
-        s->start_ns = r->t_ns;
-    } else if (strcmp(event, "verdict") == 0) {
+    /* times are from the session's first record (its main connection) */
+    if (strcmp(event, "verdict") == 0) {
         g_free(s->verdict);
         s->verdict = g_strdup(json_object_get_string_member_with_default(o, "verdict", "?"));
     } else if (strcmp(event, "finding") == 0) {
