@@ -13,6 +13,43 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Does @m or any message inside it keep fields the schema does not know? */
+static bool has_unknown(const ProtobufCMessage *m)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+
+    if (m->n_unknown_fields) {
+        return true;
+    }
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const char *at = (const char *)m + f->offset;
+
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE) {
+            continue;
+        }
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+            ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)at;
+
+            for (size_t j = 0; j < n; j++) {
+                if (has_unknown(v[j])) {
+                    return true;
+                }
+            }
+        } else {
+            const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)at;
+
+            if (sub && (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
+                        *(const uint32_t *)((const char *)m + f->quantifier_offset) == f->id) &&
+                has_unknown(sub)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 static void check_repack(const Migcap__Record *rec)
 {
     size_t n = migcap__record__get_packed_size(rec);
@@ -21,6 +58,18 @@ static void check_repack(const Migcap__Record *rec)
 
     migcap__record__pack(rec, a);
     again = migcap__record__unpack(NULL, n, a);
+    if (has_unknown(&rec->base)) {
+        /*
+         * protobuf-c writes unknown fields back as it kept them, which it
+         * may then refuse to unpack (seen: a fuzzed tag); no reader packs
+         * records again, so only "no crash" is asked of them.
+         */
+        if (again) {
+            migcap__record__free_unpacked(again, NULL);
+        }
+        free(a);
+        return;
+    }
     if (!again || migcap__record__get_packed_size(again) != n) {
         abort();
     }
