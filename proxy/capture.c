@@ -9,13 +9,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 struct MpCapture {
     int fd;
+    char *path;
     MpCapturePages pages;
+    guint64 max_size;           /* 0: no cap */
+    guint64 file_bytes;         /* written to the current file (writer thread) */
+    guint32 part;
     GThread *thread;
     GMutex lock;
     GCond cond;
@@ -121,6 +126,34 @@ static void push(MpCapture *cap, Migcap__Record *rec)
     g_mutex_unlock(&cap->lock);
 }
 
+/* The header and the FileStart record that open a file. */
+static GBytes *file_start(MpCapture *cap)
+{
+    Migcap__Record r = MIGCAP__RECORD__INIT;
+    Migcap__FileStart st = MIGCAP__FILE_START__INIT;
+    g_autofree char *tool = g_strdup_printf("migproxy %s", MP_VERSION);
+    g_autoptr(GBytes) rec = NULL;
+    GByteArray *out = g_byte_array_new();
+    guint8 header[MP_CAPTURE_HEADER_LEN];
+
+    st.has_pages = true;
+    st.pages = (Migcap__PagesMode)cap->pages;
+    st.tool = tool;
+    st.has_realtime_us = st.has_start_ns = st.has_part = true;
+    st.realtime_us = g_get_real_time();
+    st.start_ns = now_ns();
+    st.part = cap->part;
+    r.body_case = MIGCAP__RECORD__BODY_START;
+    r.start = &st;
+    r.has_t_ns = true;
+    r.t_ns = st.start_ns;
+    rec = pack(&r);
+    mp_capture_header(header);
+    g_byte_array_append(out, header, sizeof(header));
+    g_byte_array_append(out, g_bytes_get_data(rec, NULL), (guint)g_bytes_get_size(rec));
+    return g_byte_array_free_to_bytes(out);
+}
+
 static bool write_all(int fd, const guint8 *p, gsize n)
 {
     while (n) {
@@ -136,6 +169,27 @@ static bool write_all(int fd, const guint8 *p, gsize n)
         n -= (gsize)w;
     }
     return true;
+}
+
+/* Writer thread: the current file is full; move it aside, start the next. */
+static bool rotate(MpCapture *cap)
+{
+    g_autofree char *old = g_strconcat(cap->path, ".1", NULL);
+    g_autoptr(GBytes) start = NULL;
+
+    close(cap->fd);
+    cap->fd = -1;
+    if (rename(cap->path, old) < 0) {
+        return false;
+    }
+    cap->fd = open(cap->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (cap->fd < 0) {
+        return false;
+    }
+    cap->part++;
+    start = file_start(cap);
+    cap->file_bytes = g_bytes_get_size(start);
+    return write_all(cap->fd, g_bytes_get_data(start, NULL), g_bytes_get_size(start));
 }
 
 static gpointer writer_thread(gpointer data)
@@ -157,7 +211,13 @@ static gpointer writer_thread(gpointer data)
         }
         g_mutex_unlock(&cap->lock);
         len = g_bytes_get_size(frame);
-        ok = write_all(cap->fd, g_bytes_get_data(frame, NULL), len);
+        ok = true;
+        if (cap->max_size && cap->file_bytes + len > cap->max_size &&
+            cap->file_bytes > MP_CAPTURE_HEADER_LEN + 256) {
+            ok = rotate(cap);
+        }
+        ok = ok && write_all(cap->fd, g_bytes_get_data(frame, NULL), len);
+        cap->file_bytes += len;
         if (!ok) {
             g_warning("capture: write failed (%s); dropping the rest", g_strerror(errno));
         }
@@ -172,50 +232,40 @@ static gpointer writer_thread(gpointer data)
     return NULL;
 }
 
-MpCapture *mp_capture_open(const char *path, MpCapturePages pages, GError **error)
+MpCapture *mp_capture_open(const char *path, MpCapturePages pages, guint64 max_size,
+                           GError **error)
 {
     MpCapture *cap;
-    guint8 header[MP_CAPTURE_HEADER_LEN];
+    g_autoptr(GBytes) start = NULL;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int err;
 
     if (fd < 0) {
-        int err = errno;
-
+        err = errno;
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "--capture %s: %s", path,
                     g_strerror(err));
-        return NULL;
-    }
-    mp_capture_header(header);
-    if (!write_all(fd, header, sizeof(header))) {
-        int err = errno;
-
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "--capture %s: %s", path,
-                    g_strerror(err));
-        close(fd);
         return NULL;
     }
     cap = g_new0(MpCapture, 1);
     cap->fd = fd;
+    cap->path = g_strdup(path);
     cap->pages = pages;
+    cap->max_size = max_size;
+    start = file_start(cap);
+    if (!write_all(fd, g_bytes_get_data(start, NULL), g_bytes_get_size(start))) {
+        err = errno;
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "--capture %s: %s", path,
+                    g_strerror(err));
+        close(fd);
+        g_free(cap->path);
+        g_free(cap);
+        return NULL;
+    }
+    cap->file_bytes = g_bytes_get_size(start);
     g_mutex_init(&cap->lock);
     g_cond_init(&cap->cond);
     g_queue_init(&cap->queue);
     cap->thread = g_thread_new("capture", writer_thread, cap);
-    {
-        Migcap__Record r = MIGCAP__RECORD__INIT;
-        Migcap__FileStart st = MIGCAP__FILE_START__INIT;
-        g_autofree char *tool = g_strdup_printf("migproxy %s", MP_VERSION);
-
-        st.has_pages = true;
-        st.pages = (Migcap__PagesMode)pages;
-        st.tool = tool;
-        st.has_realtime_us = st.has_start_ns = true;
-        st.realtime_us = g_get_real_time();
-        st.start_ns = now_ns();
-        r.body_case = MIGCAP__RECORD__BODY_START;
-        r.start = &st;
-        push(cap, &r);
-    }
     return cap;
 }
 
@@ -229,7 +279,10 @@ void mp_capture_close(MpCapture *cap)
     g_cond_signal(&cap->cond);
     g_mutex_unlock(&cap->lock);
     g_thread_join(cap->thread);
-    close(cap->fd);
+    if (cap->fd >= 0) {
+        close(cap->fd);
+    }
+    g_free(cap->path);
     g_mutex_clear(&cap->lock);
     g_cond_clear(&cap->cond);
     g_free(cap);

@@ -33,8 +33,14 @@ typedef struct MpCaptureLeg MpCaptureLeg;
 /* "full", "hash" or "none"; FALSE for anything else */
 bool mp_capture_pages_parse(const char *text, MpCapturePages *out);
 
-/* Create (truncate) @path and start the writer thread. */
-MpCapture *mp_capture_open(const char *path, MpCapturePages pages, GError **error);
+/*
+ * Create (truncate) @path and start the writer thread.  With @max_size
+ * (bytes, 0: none) a file that would grow past it is renamed @path.1
+ * (replacing the one before) and a new @path is started: at most about
+ * twice @max_size on disk.
+ */
+MpCapture *mp_capture_open(const char *path, MpCapturePages pages, guint64 max_size,
+                           GError **error);
 /* Write what is queued, stop the thread, close the file. */
 void mp_capture_close(MpCapture *cap);
 MpCapturePages mp_capture_pages(const MpCapture *cap);

@@ -100,6 +100,7 @@ int main(int argc, char **argv)
     g_autofree char *capture_pages = NULL;
     MpCapturePages pages = MP_CAPTURE_PAGES_FULL;
     MpCapture *capture = NULL;
+    gint64 capture_max = 0;
     gboolean once = FALSE, dry_run = FALSE, checksum = FALSE, hold = FALSE;
     gint settle_ms = 50;
     gint prefix_timeout = 10;
@@ -131,6 +132,8 @@ int main(int argc, char **argv)
           "record every connection, chunk and event in FILE (see capture/CAPTURE.md)", "FILE" },
         { "capture-pages", 0, 0, G_OPTION_ARG_STRING, &capture_pages,
           "page payloads in the capture: full (default), hash or none", "MODE" },
+        { "capture-max-size", 0, 0, G_OPTION_ARG_INT64, &capture_max,
+          "start a new capture file past this many bytes, the last one kept as FILE.1", "BYTES" },
         { "prefix-timeout", 0, 0, G_OPTION_ARG_INT, &prefix_timeout,
           "seconds for a connection's first bytes and a migration's prefix (default 10, 0: none)",
           "S" },
@@ -174,7 +177,8 @@ int main(int argc, char **argv)
         (dest_qmp && g_strv_length(dest_qmp) != n_routes) ||
         (dest_profile && g_strv_length(dest_profile) != n_routes) ||
         (dest_qmp && dest_profile) || settle_ms < 0 || prefix_timeout < 0 ||
-        (capture_pages && (!capture_file || !mp_capture_pages_parse(capture_pages, &pages)))) {
+        (capture_pages && (!capture_file || !mp_capture_pages_parse(capture_pages, &pages))) ||
+        capture_max < 0 || (capture_max && (!capture_file || capture_max < 65536))) {
         fprintf(stderr, "usage: migproxy --listen ADDR --connect ADDR [--dest-qmp ADDR | "
                 "--dest-profile FILE] [--source-qmp ADDR] [--policy FILE] [--events FILE|-] "
                 "[--once] [--dry-run] [--capture FILE [--capture-pages full|hash|none]]\n(--listen, --connect and --dest-* pair up in order)\n");
@@ -193,7 +197,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (capture_file) {
-        capture = mp_capture_open(capture_file, pages, &error);
+        capture = mp_capture_open(capture_file, pages, (guint64)capture_max, &error);
         if (!capture) {
             fprintf(stderr, "migproxy: %s\n", error->message);
             return 2;

@@ -73,7 +73,7 @@ static char *write_pages(MpCapturePages mode, guint8 stream[144])
     char *path = g_build_filename(tmpdir, mode == MP_CAPTURE_PAGES_FULL ? "full.cap"
                                                                          : "hash.cap", NULL);
     GError *err = NULL;
-    MpCapture *cap = mp_capture_open(path, mode, &err);
+    MpCapture *cap = mp_capture_open(path, mode, 0, &err);
     MpCaptureLeg *leg;
 
     g_assert_no_error(err);
@@ -244,6 +244,57 @@ static void test_refused(void)
     g_assert_error(e4, MP_CAPTURE_ERROR, MP_CAPTURE_ERROR_CORRUPT);
 }
 
+/*
+ * A 4 KiB cap: the file is renamed .1 and a new one started; both are
+ * whole captures under the cap, numbered, and the chunks go on across them.
+ */
+static void test_rotation(void)
+{
+    g_autofree char *path = g_build_filename(tmpdir, "rot.cap", NULL);
+    g_autofree char *old = g_build_filename(tmpdir, "rot.cap.1", NULL);
+    guint8 data[1000];
+    GError *err = NULL;
+    MpCapture *cap = mp_capture_open(path, MP_CAPTURE_PAGES_FULL, 4096, &err);
+    MpCaptureLeg *leg;
+    const char *files[] = { old, path };
+    guint64 next = 0;
+    guint32 parts[2] = { 0 };
+
+    g_assert_no_error(err);
+    memset(data, 0x5a, sizeof(data));
+    leg = mp_capture_leg_new(cap, 1, 0, true);
+    for (int i = 0; i < 40; i++) {
+        mp_capture_chunk(leg, data, sizeof(data));
+    }
+    mp_capture_leg_free(leg);
+    mp_capture_close(cap);
+    for (int f = 0; f < 2; f++) {
+        g_autoptr(GBytes) b = read_all(files[f]);
+        GPtrArray *recs = records_of(b);
+        Migcap__Record *first = recs->pdata[0];
+
+        g_assert_cmpuint(g_bytes_get_size(b), <=, 4096);
+        g_assert_cmpint(first->body_case, ==, MIGCAP__RECORD__BODY_START);
+        g_assert_true(first->start->has_part);
+        parts[f] = first->start->part;
+        for (guint i = 1; i < recs->len; i++) {
+            Migcap__Record *r = recs->pdata[i];
+
+            g_assert_cmpint(r->body_case, ==, MIGCAP__RECORD__BODY_CHUNK);
+            if (next) {
+                g_assert_cmpuint(r->chunk->offset, ==, next);
+            }
+            next = r->chunk->offset + r->chunk->length;
+        }
+        free_records(recs);
+    }
+    g_assert_cmpuint(parts[0], >=, 1);
+    g_assert_cmpuint(parts[1], ==, parts[0] + 1);
+    g_assert_cmpuint(next, ==, 40 * sizeof(data));
+    g_unlink(old);
+    g_unlink(path);
+}
+
 typedef struct {
     int fd;
     GByteArray *got;
@@ -292,7 +343,7 @@ static void test_slow_disk_drops(void)
     g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
     d.fd = open(fifo, O_RDONLY | O_NONBLOCK);
     g_assert_cmpint(d.fd, >=, 0);
-    cap = mp_capture_open(fifo, MP_CAPTURE_PAGES_FULL, &err);
+    cap = mp_capture_open(fifo, MP_CAPTURE_PAGES_FULL, 0, &err);
     g_assert_no_error(err);
     leg = mp_capture_leg_new(cap, 1, 0, true);
     /* 96 MiB for a 64 MiB queue and a 64 KiB pipe */
@@ -350,6 +401,7 @@ int main(int argc, char **argv)
     g_test_add_func("/capture/cut-everywhere", test_cut_everywhere);
     g_test_add_func("/capture/refused", test_refused);
     g_test_add_func("/capture/slow-disk-drops", test_slow_disk_drops);
+    g_test_add_func("/capture/rotation", test_rotation);
     rc = g_test_run();
     {
         const char *names[] = { "full.cap", "hash.cap", "slow.fifo" };
