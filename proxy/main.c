@@ -19,6 +19,7 @@
 #include "offline.h"
 #include "proxy.h"
 #include "qmp.h"
+#include "replay.h"
 
 static int run_probe(int argc, char **argv)
 {
@@ -161,12 +162,17 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "check") == 0) {
         return mp_offline_check(argc - 1, argv + 1);
     }
+    if (argc > 1 && strcmp(argv[1], "replay") == 0) {
+        return mp_replay_main(argc - 1, argv + 1);
+    }
     ctx = g_option_context_new("- gate QEMU live migrations between two VMMs");
     g_option_context_set_description(ctx,
         "Also: migproxy probe --qmp ADDR [--output FILE] [--sections-from STREAM\n"
         "      [--dest-vmstate DUMP.json]]   write a destination profile\n"
         "      migproxy diff [--json] A B   compare two streams or profiles\n"
-        "      migproxy check FILE --dest-qmp ADDR|--dest-profile FILE   can FILE be restored there\n");
+        "      migproxy check FILE --dest-qmp ADDR|--dest-profile FILE   can FILE be restored there\n"
+        "      migproxy replay CAPTURE --connect ADDR [--pace captured|fast]   send a "
+        "captured migration again\n");
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         fprintf(stderr, "migproxy: %s\n", error->message);
