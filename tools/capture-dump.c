@@ -24,9 +24,14 @@ static const char *const phase_names[PH_COUNT] = {
 };
 
 typedef struct {
+    guint64 t_ns, bytes;
+} Sample;
+
+typedef struct {
     guint64 bytes, chunks, holes, hole_bytes;
     guint64 first_ns, last_ns;
     bool ended;
+    GArray *samples;            /* Sample: every chunk, for --timeline */
     /* --extract */
     int fd;
     guint64 written;
@@ -41,6 +46,7 @@ typedef struct {
     guint64 phase_ns[PH_COUNT];
     bool has_phase[PH_COUNT];
     guint sections, commands, rp_messages, multifd_packets;
+    guint64 ram_total;
 } Conn;
 
 typedef struct {
@@ -49,6 +55,7 @@ typedef struct {
     char *verdict, *outcome, *error;
     GPtrArray *findings;        /* char *: "severity code: message" */
     gint64 dropped;
+    guint64 verdict_ns, end_ns, last_ns;
 } Sess;
 
 typedef struct {
@@ -59,6 +66,7 @@ typedef struct {
     char *tool;
     const char *extract_dir;
     bool extract_failed;
+    bool timeline;
 } Dump;
 
 static void conn_free(gpointer p)
@@ -68,6 +76,9 @@ static void conn_free(gpointer p)
     for (int d = 0; d < 2; d++) {
         if (c->dir[d].fd > 0) {
             close(c->dir[d].fd);
+        }
+        if (c->dir[d].samples) {
+            g_array_unref(c->dir[d].samples);
         }
     }
     g_free(c->kind);
@@ -148,6 +159,7 @@ static void on_proxy_event(Dump *d, const Migcap__Record *r)
     s = find_session(d, r->session, r->t_ns);
     /* times are from the session's first record (its main connection) */
     if (strcmp(event, "verdict") == 0) {
+        s->verdict_ns = r->t_ns;
         g_free(s->verdict);
         s->verdict = g_strdup(json_object_get_string_member_with_default(o, "verdict", "?"));
     } else if (strcmp(event, "finding") == 0) {
@@ -156,6 +168,7 @@ static void on_proxy_event(Dump *d, const Migcap__Record *r)
             json_object_get_string_member_with_default(o, "code", "?"),
             json_object_get_string_member_with_default(o, "message", "")));
     } else if (strcmp(event, "end") == 0) {
+        s->end_ns = r->t_ns;
         g_free(s->outcome);
         s->outcome = g_strdup(json_object_get_string_member_with_default(o, "outcome", "?"));
         if (json_object_has_member(o, "error")) {
@@ -193,6 +206,8 @@ static void on_decoder_event(Conn *c, const Migcap__Record *r)
         }
     } else if (strcmp(type, "eof") == 0) {
         set_phase(c, PH_EOF, r->t_ns);
+    } else if (strcmp(type, "ram-total") == 0 && !c->ram_total) {
+        c->ram_total = e->value;
     } else if (strcmp(type, "command") == 0) {
         c->commands++;
     } else if (strcmp(type, "rp-message") == 0) {
@@ -249,6 +264,11 @@ static void on_record(Dump *d, const Migcap__Record *r)
     Conn *c;
 
     d->records++;
+    if (r->session) {
+        Sess *s = find_session(d, r->session, r->t_ns);
+
+        s->last_ns = MAX(s->last_ns, r->t_ns);
+    }
     switch (r->body_case) {
     case MIGCAP__RECORD__BODY_START:
         d->pages_mode = r->start->pages;
@@ -283,6 +303,14 @@ static void on_record(Dump *d, const Migcap__Record *r)
         dir->chunks++;
         dir->last_ns = r->t_ns;
         dir->bytes += ch->length;
+        if (d->timeline) {
+            Sample sm = { r->t_ns, ch->length };
+
+            if (!dir->samples) {
+                dir->samples = g_array_new(FALSE, FALSE, sizeof(Sample));
+            }
+            g_array_append_val(dir->samples, sm);
+        }
         for (size_t i = 0; i < ch->n_holes; i++) {
             dir->holes++;
             dir->hole_bytes += ch->holes[i]->length;
@@ -517,7 +545,238 @@ bool capture_dump_is_capture(const char *path)
     return yes;
 }
 
-int capture_dump(const char *path, bool json, const char *extract_dir)
+/* --timeline: the picture's geometry (SVG user units) */
+#define TL_WIDTH    1040
+#define TL_HEIGHT   480
+#define TL_LEFT     80
+#define TL_RIGHT    760
+#define TL_TOP      60
+#define TL_BOTTOM   380
+#define TL_BUCKETS  120
+
+static const char *const tl_colours[] = {
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+};
+
+static void xml_text(GString *out, const char *text)
+{
+    for (const char *p = text; *p; p++) {
+        switch (*p) {
+        case '<': g_string_append(out, "&lt;"); break;
+        case '>': g_string_append(out, "&gt;"); break;
+        case '&': g_string_append(out, "&amp;"); break;
+        case '"': g_string_append(out, "&quot;"); break;
+        default: g_string_append_c(out, *p); break;
+        }
+    }
+}
+
+static double tl_x(guint64 t, guint64 t0, guint64 span)
+{
+    return TL_LEFT + (double)(t - t0) * (TL_RIGHT - TL_LEFT) / (double)span;
+}
+
+/*
+ * One session as an SVG: bytes per second per connection and direction
+ * over time (TL_BUCKETS buckets), the main channel's phases as dashed
+ * lines, the verdict (red when it rejected) and the end (red when it
+ * failed), and the bytes sent against the RAM size the stream announced.
+ */
+static bool write_timeline(Dump *d, const char *svg_path, GError **error)
+{
+    g_autoptr(GString) out = g_string_new(NULL);
+    Sess *s = NULL;
+    guint64 t0, t1, span, peak = 1, sent = 0, ram = 0;
+    guint colour = 0, legend = 0;
+    double bucket_s;
+
+    for (guint i = 0; i < d->sessions->len && !s; i++) {
+        Sess *x = g_ptr_array_index(d->sessions, i);
+
+        for (guint j = 0; j < d->conns->len; j++) {
+            Conn *c = g_ptr_array_index(d->conns, j);
+
+            if (c->session == x->id && c->dir[0].chunks) {
+                s = x;
+                break;
+            }
+        }
+    }
+    if (!s) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no session with any bytes to draw");
+        return false;
+    }
+    t0 = s->start_ns;
+    t1 = MAX(s->last_ns, t0 + 1000000);
+    span = t1 - t0;
+    bucket_s = (double)span / TL_BUCKETS / 1e9;
+    /* first pass: the peak rate, for the scale */
+    for (guint j = 0; j < d->conns->len; j++) {
+        Conn *c = g_ptr_array_index(d->conns, j);
+
+        if (c->session != s->id) {
+            continue;
+        }
+        ram = MAX(ram, c->ram_total);
+        sent += c->dir[0].bytes;
+        for (int di = 0; di < 2; di++) {
+            guint64 buckets[TL_BUCKETS] = { 0 };
+            const GArray *sm = c->dir[di].samples;
+
+            for (guint k = 0; sm && k < sm->len; k++) {
+                const Sample *x = &g_array_index(sm, Sample, k);
+                guint b = (guint)MIN((x->t_ns - MIN(x->t_ns, t0)) * TL_BUCKETS / span,
+                                     TL_BUCKETS - 1);
+
+                buckets[b] += x->bytes;
+            }
+            for (guint b = 0; b < TL_BUCKETS; b++) {
+                peak = MAX(peak, buckets[b]);
+            }
+        }
+    }
+    g_string_append_printf(out,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+        "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n"
+        "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+        TL_WIDTH, TL_HEIGHT, TL_WIDTH, TL_HEIGHT);
+    g_string_append(out, "<text x=\"80\" y=\"24\" font-size=\"16\" font-weight=\"bold\">");
+    {
+        g_autofree char *title = g_strdup_printf(
+            "migration session %u: verdict %s, outcome %s, %.3f s", s->id,
+            s->verdict ? s->verdict : "none", s->outcome ? s->outcome : "none (capture ends)",
+            (double)span / 1e9);
+
+        xml_text(out, title);
+    }
+    g_string_append(out, "</text>\n");
+    /* axes: time along x, MiB/s up y */
+    g_string_append_printf(out,
+        "<g id=\"axes\" stroke=\"black\" fill=\"none\">"
+        "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/><line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>"
+        "</g>\n", TL_LEFT, TL_BOTTOM, TL_RIGHT, TL_BOTTOM, TL_LEFT, TL_TOP, TL_LEFT, TL_BOTTOM);
+    for (int k = 0; k <= 4; k++) {
+        double y = TL_BOTTOM - (double)k * (TL_BOTTOM - TL_TOP) / 4;
+        double rate = (double)peak * k / 4 / bucket_s / 1048576.0;
+        double tx = TL_LEFT + (double)k * (TL_RIGHT - TL_LEFT) / 4;
+
+        g_string_append_printf(out, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n",
+                               TL_LEFT - 6, y + 4, rate);
+        g_string_append_printf(out, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.2f s</text>\n",
+                               tx, TL_BOTTOM + 16, (double)span * k / 4 / 1e9);
+    }
+    g_string_append_printf(out, "<text x=\"16\" y=\"%d\" transform=\"rotate(-90 16 %d)\" "
+                           "text-anchor=\"middle\">MiB/s</text>\n",
+                           (TL_TOP + TL_BOTTOM) / 2, (TL_TOP + TL_BOTTOM) / 2);
+    /* one line per connection and direction that carried bytes */
+    for (guint j = 0; j < d->conns->len; j++) {
+        Conn *c = g_ptr_array_index(d->conns, j);
+
+        if (c->session != s->id) {
+            continue;
+        }
+        for (int di = 0; di < 2; di++) {
+            guint64 buckets[TL_BUCKETS] = { 0 };
+            const GArray *sm = c->dir[di].samples;
+            const char *col = tl_colours[colour % G_N_ELEMENTS(tl_colours)];
+
+            if (!sm || !sm->len) {
+                continue;
+            }
+            colour++;
+            for (guint k = 0; k < sm->len; k++) {
+                const Sample *x = &g_array_index(sm, Sample, k);
+                guint b = (guint)MIN((x->t_ns - MIN(x->t_ns, t0)) * TL_BUCKETS / span,
+                                     TL_BUCKETS - 1);
+
+                buckets[b] += x->bytes;
+            }
+            g_string_append_printf(out, "<polyline class=\"rate\" id=\"conn%u-%s\" fill=\"none\" "
+                                   "stroke=\"%s\" stroke-width=\"2\" points=\"", c->channel,
+                                   di ? "d2s" : "s2d", col);
+            for (guint b = 0; b < TL_BUCKETS; b++) {
+                double x = TL_LEFT + (b + 0.5) * (TL_RIGHT - TL_LEFT) / TL_BUCKETS;
+                double y = TL_BOTTOM - (double)buckets[b] * (TL_BOTTOM - TL_TOP) / (double)peak;
+
+                g_string_append_printf(out, "%.1f,%.1f ", x, y);
+            }
+            g_string_append(out, "\"/>\n");
+            g_string_append_printf(out, "<rect x=\"%d\" y=\"%u\" width=\"14\" height=\"4\" fill=\"%s\"/>"
+                                   "<text x=\"%d\" y=\"%u\">", TL_RIGHT + 20, TL_TOP + 16 * legend,
+                                   col, TL_RIGHT + 40, TL_TOP + 16 * legend + 6);
+            {
+                g_autofree char *label = g_strdup_printf("%s %u %s: %.1f MiB", c->kind ? c->kind : "?",
+                                                         c->channel, di ? "to source" : "to destination",
+                                                         (double)c->dir[di].bytes / 1048576.0);
+
+                xml_text(out, label);
+            }
+            g_string_append(out, "</text>\n");
+            legend++;
+        }
+        for (int ph = 0; ph < PH_COUNT; ph++) {
+            double x;
+
+            if (!c->has_phase[ph] || g_strcmp0(c->kind, "main")) {
+                continue;
+            }
+            x = tl_x(MAX(c->phase_ns[ph], t0), t0, span);
+            /* labels one below the other: phases are often close together */
+            g_string_append_printf(out, "<g class=\"phase\" id=\"phase-%s\"><line x1=\"%.1f\" y1=\"%d\" "
+                                   "x2=\"%.1f\" y2=\"%d\" stroke=\"gray\" stroke-dasharray=\"4 3\"/>"
+                                   "<text x=\"%.1f\" y=\"%d\" fill=\"dimgray\">%s</text></g>\n",
+                                   phase_names[ph], x, TL_TOP, x, TL_BOTTOM, x + 3,
+                                   TL_TOP + 12 + 14 * ph, phase_names[ph]);
+        }
+    }
+    if (s->verdict_ns) {
+        bool reject = g_strcmp0(s->verdict, "reject") == 0;
+        double x = tl_x(MAX(s->verdict_ns, t0), t0, span);
+
+        g_string_append_printf(out, "<g id=\"verdict\"><line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" "
+                               "y2=\"%d\" stroke=\"%s\" stroke-width=\"%d\"/><text x=\"%.1f\" "
+                               "y=\"%d\" fill=\"%s\">verdict %s</text></g>\n", x, TL_TOP, x,
+                               TL_BOTTOM, reject ? "red" : "green", reject ? 3 : 1, x + 3,
+                               TL_BOTTOM - 6, reject ? "red" : "green",
+                               s->verdict ? s->verdict : "?");
+    }
+    if (s->end_ns && g_strcmp0(s->outcome, "completed")) {
+        double x = tl_x(MAX(s->end_ns, t0), t0, span);
+
+        g_string_append_printf(out, "<g id=\"failure\"><line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" "
+                               "y2=\"%d\" stroke=\"red\" stroke-width=\"3\"/><text x=\"%.1f\" "
+                               "y=\"%d\" fill=\"red\" text-anchor=\"end\">", x, TL_TOP, x, TL_BOTTOM, x - 5,
+                               TL_TOP + 14);
+        xml_text(out, s->outcome ? s->outcome : "?");
+        if (s->error) {
+            g_string_append(out, ": ");
+            xml_text(out, s->error);
+        }
+        g_string_append(out, "</text></g>\n");
+    }
+    /* bytes sent against the RAM size: a bar under the plot */
+    {
+        double full = TL_RIGHT - TL_LEFT;
+        double frac = ram ? MIN((double)sent / (double)ram, 1.0) : 0;
+        g_autofree char *label = g_strdup_printf(
+            "sent to the destination: %.1f MiB; RAM announced by the stream: %s%.1f MiB%s",
+            (double)sent / 1048576.0, ram ? "" : "(unknown) ", (double)ram / 1048576.0,
+            ram && sent > ram ? " (more than the RAM: pages sent again)" : "");
+
+        g_string_append_printf(out, "<g id=\"ram\"><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"14\" "
+                               "fill=\"none\" stroke=\"black\"/><rect x=\"%d\" y=\"%d\" "
+                               "width=\"%.1f\" height=\"14\" fill=\"#1f77b4\"/><text x=\"%d\" "
+                               "y=\"%d\">", TL_LEFT, TL_BOTTOM + 40, full, TL_LEFT,
+                               TL_BOTTOM + 40, full * frac, TL_LEFT, TL_BOTTOM + 72);
+        xml_text(out, label);
+        g_string_append(out, "</text></g>\n");
+    }
+    g_string_append(out, "</svg>\n");
+    return g_file_set_contents(svg_path, out->str, (gssize)out->len, error);
+}
+
+int capture_dump(const char *path, bool json, const char *extract_dir, const char *timeline)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(GMappedFile) map = g_mapped_file_new(path, FALSE, &err);
@@ -541,6 +800,7 @@ int capture_dump(const char *path, bool json, const char *extract_dir)
     d.conns = g_ptr_array_new_with_free_func(conn_free);
     d.sessions = g_ptr_array_new_with_free_func(sess_free);
     d.extract_dir = extract_dir;
+    d.timeline = timeline != NULL;
     for (;;) {
         Migcap__Record *rec = NULL;
 
@@ -581,6 +841,13 @@ int capture_dump(const char *path, bool json, const char *extract_dir)
             }
         }
         if (d.extract_failed) {
+            status = 2;
+        }
+    } else if (timeline) {
+        g_autoptr(GError) werr = NULL;
+
+        if (!write_timeline(&d, timeline, &werr)) {
+            fprintf(stderr, "migdump: --timeline %s: %s\n", timeline, werr->message);
             status = 2;
         }
     } else if (json) {

@@ -3,7 +3,11 @@
 # 7.2 "pc", 128 MiB, 32 MiB of random RAM so that the channels carry
 # pages) through migproxy --capture (full pages).  `migdump --extract` must
 # give back every connection's bytes in both directions: the same set as
-# what the destination and the source received (recording relays).
+# what the destination and the source received (recording relays).  The
+# capture drawn with `migdump --timeline` and rendered with rsvg-convert
+# must show a rate line per connection, the phases in order, the verdict,
+# and the bytes sent against the RAM size; so must a real capture of a
+# rejected connection (from the fuzz corpus), with the rejection in red.
 . "$(dirname "$0")/proxy-functions.sh"
 require_migproxy
 require_migdump
@@ -44,4 +48,27 @@ check_eq "summary: one main and four multifd connections, verdict, outcome" \
 check_eq "summary: the multifd connections carried packets" \
     "$(jq -c '[.sessions[0].connections[1:][] | .multifd_packets > 0] | unique' "$TESTDIR/cap.json")" \
     '[true]'
+
+"$MIGDUMP" --timeline "$TESTDIR/t.svg" "$cap" || fail_check "migdump --timeline failed"
+"$MIGDUMP" --json "$TESTDIR/rec-dst/conn00.s2d" >"$TESTDIR/main.json"
+expect=$(jq -c --slurpfile m "$TESTDIR/main.json" '{
+    lines: [.sessions[0].connections[] | .to_destination, .to_source | select(.chunks > 0)] | length,
+    phases: ["header", "setup", "iterate", "switchover", "eof"],
+    verdict: "accept", failure: false,
+    ram_fraction: (([.sessions[0].connections[].to_destination.bytes] | add) / $m[0].ram_total)
+  }' "$TESTDIR/cap.json")
+log "timeline expected: $expect"
+if command -v rsvg-convert >/dev/null; then
+    rsvg-convert -o "$TESTDIR/t.png" "$TESTDIR/t.svg" || fail_check "rsvg-convert failed"
+    "$PYTHON" "$(dirname "$0")/check-timeline.py" "$TESTDIR/t.svg" "$TESTDIR/t.png" "$expect" >&2 &&
+        log "ok: the timeline shows the migration" || fail_check "the timeline picture"
+    rejected=$(dirname "$0")/../fuzz/corpus/capture/qemu72-rejected-not-migration
+    "$MIGDUMP" --timeline "$TESTDIR/r.svg" "$rejected" &&
+        rsvg-convert -o "$TESTDIR/r.png" "$TESTDIR/r.svg" &&
+        "$PYTHON" "$(dirname "$0")/check-timeline.py" "$TESTDIR/r.svg" "$TESTDIR/r.png" \
+            '{"lines":1,"phases":[],"verdict":"reject","failure":true}' >&2 &&
+        log "ok: the timeline of a rejection shows it in red" || fail_check "the rejection's timeline"
+else
+    fail_check "rsvg-convert is missing (librsvg2-bin): the timeline is not checked"
+fi
 finish
