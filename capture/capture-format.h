@@ -46,7 +46,11 @@ bool mp_capture_is_capture(const uint8_t *buf, size_t len);
 /* The file header: magic and version, MP_CAPTURE_HEADER_LEN bytes. */
 void mp_capture_header(uint8_t out[MP_CAPTURE_HEADER_LEN]);
 
-/* FNV-1a 64: the hash of a page payload left out in hash mode. */
+/*
+ * The 64-bit hash of a page payload left out in hash mode: fast, not
+ * cryptographic (it tells whether two captures carried the same page
+ * contents, nothing more).
+ */
 uint64_t mp_capture_hash(const uint8_t *buf, size_t len);
 
 typedef struct {

@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -30,7 +32,20 @@ struct MpCapture {
     bool failed;                /* a write failed: everything after is dropped */
     guint64 dropped, dropped_bytes;
     guint64 gap, gap_bytes;     /* dropped since the last Dropped record */
+    /* main loop only */
+    GPtrArray *watches;         /* Watch *: sockets sampled for TCP_INFO */
+    GPtrArray *tcp_last;        /* Watch *: last figures, until the session ends */
+    guint tcp_timer;
 };
+
+typedef struct {
+    guint session, channel;
+    const char *side;           /* "source", "destination" */
+    GSocket *sock;              /* NULL once closed (in tcp_last) */
+    guint samples;
+    guint32 rtt_max_us, rtt_us, total_retrans;
+    guint64 busy_us, rwnd_limited_us, sndbuf_limited_us;
+} Watch;
 
 typedef struct {
     guint64 start, end;         /* stream offsets of a page payload */
@@ -266,6 +281,8 @@ MpCapture *mp_capture_open(const char *path, MpCapturePages pages, guint64 max_s
     g_cond_init(&cap->cond);
     g_queue_init(&cap->queue);
     cap->thread = g_thread_new("capture", writer_thread, cap);
+    cap->watches = g_ptr_array_new();
+    cap->tcp_last = g_ptr_array_new_with_free_func(g_free);
     return cap;
 }
 
@@ -274,6 +291,14 @@ void mp_capture_close(MpCapture *cap)
     if (!cap) {
         return;
     }
+    if (cap->tcp_timer) {
+        g_source_remove(cap->tcp_timer);
+    }
+    for (guint i = 0; i < cap->watches->len; i++) {
+        g_clear_object(&((Watch *)cap->watches->pdata[i])->sock);
+    }
+    g_ptr_array_unref(cap->watches);
+    g_ptr_array_unref(cap->tcp_last);
     g_mutex_lock(&cap->lock);
     cap->closing = true;
     g_cond_signal(&cap->cond);
@@ -316,6 +341,155 @@ static char *address_text(GSocketAddress *addr)
     return text;
 }
 
+/* One TCP_INFO sample of @w's socket as a record; FALSE when it is gone. */
+static bool tcp_sample(MpCapture *cap, Watch *w)
+{
+    Migcap__Record r = MIGCAP__RECORD__INIT;
+    Migcap__TcpSample t = MIGCAP__TCP_SAMPLE__INIT;
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+
+    if (g_socket_is_closed(w->sock)) {
+        return false;
+    }
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(g_socket_get_fd(w->sock), IPPROTO_TCP, TCP_INFO, &ti, &len) < 0) {
+        return false;
+    }
+    w->samples++;
+    w->rtt_us = ti.tcpi_rtt;
+    w->rtt_max_us = MAX(w->rtt_max_us, ti.tcpi_rtt);
+    w->total_retrans = ti.tcpi_total_retrans;
+    t.has_channel = t.has_rtt_us = t.has_rttvar_us = t.has_rcv_rtt_us = true;
+    t.has_total_retrans = t.has_unacked = t.has_snd_mss = t.has_snd_cwnd = true;
+    t.channel = w->channel;
+    t.side = (char *)w->side;
+    t.rtt_us = ti.tcpi_rtt;
+    t.rttvar_us = ti.tcpi_rttvar;
+    t.rcv_rtt_us = ti.tcpi_rcv_rtt;
+    t.total_retrans = ti.tcpi_total_retrans;
+    t.unacked = ti.tcpi_unacked;
+    t.snd_mss = ti.tcpi_snd_mss;
+    t.snd_cwnd = ti.tcpi_snd_cwnd;
+    /* fields of newer kernels: only when this one filled them in */
+    if (len >= offsetof(struct tcp_info, tcpi_notsent_bytes) + sizeof(ti.tcpi_notsent_bytes)) {
+        t.has_notsent_bytes = true;
+        t.notsent_bytes = ti.tcpi_notsent_bytes;
+    }
+    if (len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received)) {
+        t.has_bytes_acked = t.has_bytes_received = true;
+        t.bytes_acked = ti.tcpi_bytes_acked;
+        t.bytes_received = ti.tcpi_bytes_received;
+    }
+    if (len >= offsetof(struct tcp_info, tcpi_sndbuf_limited) + sizeof(ti.tcpi_sndbuf_limited)) {
+        t.has_busy_us = t.has_rwnd_limited_us = t.has_sndbuf_limited_us = true;
+        w->busy_us = t.busy_us = ti.tcpi_busy_time;
+        w->rwnd_limited_us = t.rwnd_limited_us = ti.tcpi_rwnd_limited;
+        w->sndbuf_limited_us = t.sndbuf_limited_us = ti.tcpi_sndbuf_limited;
+    }
+    r.has_session = true;
+    r.session = w->session;
+    r.body_case = MIGCAP__RECORD__BODY_TCP;
+    r.tcp = &t;
+    push(cap, &r);
+    return true;
+}
+
+static gboolean on_tcp_timer(gpointer data)
+{
+    MpCapture *cap = data;
+
+    for (guint i = 0; i < cap->watches->len;) {
+        Watch *w = cap->watches->pdata[i];
+
+        if (tcp_sample(cap, w)) {
+            i++;
+            continue;
+        }
+        /* closed: keep its last figures for the session's end event */
+        g_clear_object(&w->sock);
+        g_ptr_array_remove_index(cap->watches, i);
+        g_ptr_array_add(cap->tcp_last, w);
+    }
+    if (cap->watches->len == 0) {
+        cap->tcp_timer = 0;
+        return G_SOURCE_REMOVE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static void tcp_watch(MpCapture *cap, guint session, guint channel, const char *side,
+                      GSocketConnection *conn)
+{
+    GSocket *sock = g_socket_connection_get_socket(conn);
+    GSocketFamily family = g_socket_get_family(sock);
+    Watch *w;
+
+    if (family != G_SOCKET_FAMILY_IPV4 && family != G_SOCKET_FAMILY_IPV6) {
+        return;
+    }
+    w = g_new0(Watch, 1);
+    w->session = session;
+    w->channel = channel;
+    w->side = side;
+    w->sock = g_object_ref(sock);
+    if (tcp_sample(cap, w)) {
+        g_ptr_array_add(cap->watches, w);
+    } else {
+        g_clear_object(&w->sock);
+        g_ptr_array_add(cap->tcp_last, w);
+    }
+    if (!cap->tcp_timer && cap->watches->len) {
+        cap->tcp_timer = g_timeout_add(MP_CAPTURE_TCP_INTERVAL_MS, on_tcp_timer, cap);
+    }
+}
+
+void mp_capture_tcp_summary(MpCapture *cap, guint session, JsonObject *end)
+{
+    JsonArray *a = json_array_new();
+
+    /* a last look at what is still open; the session is over: forget it */
+    for (guint i = 0; i < cap->watches->len; i++) {
+        Watch *w = cap->watches->pdata[i];
+
+        if (w->session == session) {
+            tcp_sample(cap, w);
+        }
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        GPtrArray *list = pass ? cap->tcp_last : cap->watches;
+
+        for (guint i = 0; i < list->len;) {
+            Watch *w = list->pdata[i];
+            JsonObject *o;
+
+            if (w->session != session) {
+                i++;
+                continue;
+            }
+            o = json_object_new();
+            json_object_set_int_member(o, "channel", w->channel);
+            json_object_set_string_member(o, "side", w->side);
+            json_object_set_int_member(o, "samples", w->samples);
+            json_object_set_int_member(o, "rtt_us", w->rtt_us);
+            json_object_set_int_member(o, "rtt_max_us", w->rtt_max_us);
+            json_object_set_int_member(o, "retransmits", w->total_retrans);
+            json_object_set_int_member(o, "busy_us", (gint64)w->busy_us);
+            json_object_set_int_member(o, "rwnd_limited_us", (gint64)w->rwnd_limited_us);
+            json_object_set_int_member(o, "sndbuf_limited_us", (gint64)w->sndbuf_limited_us);
+            json_array_add_object_element(a, o);
+            if (pass) {
+                g_ptr_array_remove_index(list, i);   /* frees it */
+            } else {
+                g_clear_object(&w->sock);
+                g_ptr_array_remove_index(list, i);
+                g_free(w);
+            }
+        }
+    }
+    json_object_set_array_member(end, "tcp", a);
+}
+
 void mp_capture_connection(MpCapture *cap, guint session, guint channel, const char *kind,
                            GSocketConnection *src)
 {
@@ -339,6 +513,7 @@ void mp_capture_connection(MpCapture *cap, guint session, guint channel, const c
     r.body_case = MIGCAP__RECORD__BODY_CONNECTION;
     r.connection = &c;
     push(cap, &r);
+    tcp_watch(cap, session, channel, "source", src);
 }
 
 void mp_capture_destination(MpCapture *cap, guint session, guint channel,
@@ -363,6 +538,7 @@ void mp_capture_destination(MpCapture *cap, guint session, guint channel,
     r.body_case = MIGCAP__RECORD__BODY_DESTINATION;
     r.destination = &d;
     push(cap, &r);
+    tcp_watch(cap, session, channel, "destination", dst);
 }
 
 MpCaptureLeg *mp_capture_leg_new(MpCapture *cap, guint session, guint channel, bool up)

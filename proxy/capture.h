@@ -22,7 +22,7 @@ G_BEGIN_DECLS
 
 typedef enum {
     MP_CAPTURE_PAGES_FULL,      /* every byte: the streams can be rebuilt */
-    MP_CAPTURE_PAGES_HASH,      /* page payloads: length and FNV-1a 64 */
+    MP_CAPTURE_PAGES_HASH,      /* page payloads: length and mp_capture_hash() */
     MP_CAPTURE_PAGES_NONE,      /* page payloads: length only */
 } MpCapturePages;
 
@@ -65,6 +65,16 @@ void mp_capture_chunk(MpCaptureLeg *leg, const guint8 *data, gsize n);
 void mp_capture_leg_end(MpCaptureLeg *leg);
 /* A decoder event on @leg; page events become holes (hash, none). */
 void mp_capture_event(MpCaptureLeg *leg, const MigEvent *ev);
+
+/*
+ * The TCP sockets registered by mp_capture_connection() and
+ * mp_capture_destination() are sampled (TCP_INFO) every
+ * MP_CAPTURE_TCP_INTERVAL_MS on the main loop while they are open; this
+ * adds their last figures for @session to @end (member "tcp") and forgets
+ * them.
+ */
+#define MP_CAPTURE_TCP_INTERVAL_MS 100
+void mp_capture_tcp_summary(MpCapture *cap, guint session, JsonObject *end);
 
 /* One line of the daemon's event stream (a tap of mp_events_emit). */
 void mp_capture_proxy_event(MpCapture *cap, JsonObject *obj);

@@ -2037,6 +2037,7 @@ static void session_end(Session *s, const char *outcome, const char *dest_status
         /* records the disk could not keep up with, since the daemon started */
         json_object_set_int_member(o, "capture_dropped",
                                    (gint64)mp_capture_dropped(p->cfg.capture));
+        mp_capture_tcp_summary(p->cfg.capture, s->id, o);
     }
     if (dest_status) {
         json_object_set_string_member(o, "destination_status", dest_status);

@@ -27,6 +27,14 @@ typedef struct {
     guint64 t_ns, bytes;
 } Sample;
 
+/* the last TCP_INFO sample of one socket, and the largest RTT seen */
+typedef struct {
+    guint samples;
+    guint32 rtt_us, rtt_max_us, retrans;
+    bool has_limits;
+    guint64 busy_us, rwnd_limited_us, sndbuf_limited_us;
+} TcpSum;
+
 typedef struct {
     guint64 bytes, chunks, holes, hole_bytes;
     guint64 first_ns, last_ns;
@@ -47,6 +55,7 @@ typedef struct {
     bool has_phase[PH_COUNT];
     guint sections, commands, rp_messages, multifd_packets;
     guint64 ram_total;
+    TcpSum tcp[2];              /* the proxy's socket to the source, to the destination */
 } Conn;
 
 typedef struct {
@@ -331,6 +340,24 @@ static void on_record(Dump *d, const Migcap__Record *r)
     case MIGCAP__RECORD__BODY_PROXY_EVENT:
         on_proxy_event(d, r);
         break;
+    case MIGCAP__RECORD__BODY_TCP: {
+        const Migcap__TcpSample *t = r->tcp;
+        TcpSum *sum;
+
+        c = find_conn(d, r->session, t->channel, true);
+        sum = &c->tcp[g_strcmp0(t->side, "destination") == 0];
+        sum->samples++;
+        sum->rtt_us = t->rtt_us;
+        sum->rtt_max_us = MAX(sum->rtt_max_us, t->rtt_us);
+        sum->retrans = t->total_retrans;
+        if (t->has_busy_us) {
+            sum->has_limits = true;
+            sum->busy_us = t->busy_us;
+            sum->rwnd_limited_us = t->rwnd_limited_us;
+            sum->sndbuf_limited_us = t->sndbuf_limited_us;
+        }
+        break;
+    }
     case MIGCAP__RECORD__BODY_DROPPED:
         d->dropped_records += r->dropped->records;
         d->dropped_bytes += r->dropped->bytes;
@@ -407,6 +434,22 @@ static void print_text(Dump *d, const char *path, const GError *cut)
                     printf("    phase %-10s at %.3f ms\n", phase_names[ph],
                            ms_since(c->phase_ns[ph], s->start_ns));
                 }
+            }
+            for (int side = 0; side < 2; side++) {
+                const TcpSum *t = &c->tcp[side];
+
+                if (!t->samples) {
+                    continue;
+                }
+                printf("    tcp to the %s: %u samples, rtt %u us (max %u), %u retransmits",
+                       side ? "destination" : "source", t->samples, t->rtt_us, t->rtt_max_us,
+                       t->retrans);
+                if (t->has_limits) {
+                    printf("; sending %.1f ms, held back by the peer's receive window %.1f ms, "
+                           "by the send buffer %.1f ms", t->busy_us / 1e3,
+                           t->rwnd_limited_us / 1e3, t->sndbuf_limited_us / 1e3);
+                }
+                printf("\n");
             }
             if (c->sections || c->commands || c->multifd_packets || c->rp_messages) {
                 printf("    %u sections, %u commands, %u multifd packets, %u return-path "
@@ -510,6 +553,28 @@ static void print_json(Dump *d, const GError *cut)
                 if (c->has_phase[ph]) {
                     add_ms(b, phase_names[ph], ms_since(c->phase_ns[ph], s->start_ns));
                 }
+            }
+            json_builder_end_object(b);
+            json_builder_set_member_name(b, "tcp");
+            json_builder_begin_object(b);
+            for (int side = 0; side < 2; side++) {
+                const TcpSum *t = &c->tcp[side];
+
+                if (!t->samples) {
+                    continue;
+                }
+                json_builder_set_member_name(b, side ? "destination" : "source");
+                json_builder_begin_object(b);
+                add_int(b, "samples", t->samples);
+                add_int(b, "rtt_us", t->rtt_us);
+                add_int(b, "rtt_max_us", t->rtt_max_us);
+                add_int(b, "retransmits", t->retrans);
+                if (t->has_limits) {
+                    add_int(b, "busy_us", (gint64)t->busy_us);
+                    add_int(b, "rwnd_limited_us", (gint64)t->rwnd_limited_us);
+                    add_int(b, "sndbuf_limited_us", (gint64)t->sndbuf_limited_us);
+                }
+                json_builder_end_object(b);
             }
             json_builder_end_object(b);
             add_int(b, "sections", c->sections);

@@ -4,7 +4,8 @@
 # both sides of the proxy keep what each QEMU received; `migdump --extract`
 # must give those bytes back from the capture, direction by direction, and
 # `migdump CAPTURE` must summarise the migration: its connection, its
-# phases in order, the verdict and the outcome.
+# phases in order, the verdict and the outcome, and the kernel's TCP
+# figures for both of the proxy's sockets.
 . "$(dirname "$0")/proxy-functions.sh"
 require_migproxy
 require_migdump
@@ -47,7 +48,20 @@ check_eq "summary: nothing dropped, not cut short" \
     '{"dropped_records":0,"cut_short":null}'
 check_eq "the end event counts no dropped capture records" \
     "$(events "$EV" '.[] | select(.event == "end") | .capture_dropped')" 0
+# TCP_INFO of the proxy's two sockets of the main connection: sampled in
+# the capture, summed up in the end event from the same last sample
+check_eq "end event: tcp figures for both sockets of the main connection" \
+    "$(events "$EV" '[.[] | select(.event == "end") | .tcp[] | select(.samples > 0) |
+                     "\(.channel) \(.side)"] | sort')" '["0 destination","0 source"]'
+check_eq "capture: the same last figures as the end event" \
+    "$(jq -c '.sessions[0].connections[0].tcp | [.source, .destination] |
+              map({rtt_max_us, retransmits, has_limits: has("rwnd_limited_us")})' "$TESTDIR/cap.json")" \
+    "$(events "$EV" '[.[] | select(.event == "end") | .tcp[]] | sort_by(.side) | reverse |
+                     map({rtt_max_us, retransmits, has_limits: true})')"
 "$MIGDUMP" "$cap" >"$TESTDIR/cap.txt" || fail_check "migdump CAPTURE failed"
+grep -q "tcp to the destination: [0-9]* samples" "$TESTDIR/cap.txt" &&
+    log "ok: $(grep "tcp to the destination" "$TESTDIR/cap.txt")" ||
+    fail_check "no tcp line in the text summary"
 grep -q "session 1: verdict accept, outcome completed" "$TESTDIR/cap.txt" &&
     log "ok: text summary" || fail_check "text summary: $(head -5 "$TESTDIR/cap.txt")"
 finish

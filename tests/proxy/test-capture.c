@@ -210,6 +210,28 @@ static void test_cut_everywhere(void)
     }
 }
 
+/* Every bit of the input counts: lanes, tail words and tail bytes. */
+static void test_hash_bits(void)
+{
+    guint8 buf[77];
+
+    for (guint i = 0; i < sizeof(buf); i++) {
+        buf[i] = (guint8)(i * 13);
+    }
+    for (gsize len = 0; len <= sizeof(buf); len++) {
+        guint64 h = mp_capture_hash(buf, len);
+
+        if (len < sizeof(buf)) {
+            g_assert_cmpuint(h, !=, mp_capture_hash(buf, len + 1));
+        }
+        for (gsize i = 0; i < len * 8; i++) {
+            buf[i / 8] ^= (guint8)(1u << (i % 8));
+            g_assert_cmpuint(mp_capture_hash(buf, len), !=, h);
+            buf[i / 8] ^= (guint8)(1u << (i % 8));
+        }
+    }
+}
+
 static void test_refused(void)
 {
     guint8 buf[64] = { 0 };
@@ -400,6 +422,7 @@ int main(int argc, char **argv)
     g_test_add_func("/capture/full", test_full);
     g_test_add_func("/capture/cut-everywhere", test_cut_everywhere);
     g_test_add_func("/capture/refused", test_refused);
+    g_test_add_func("/capture/hash-bits", test_hash_bits);
     g_test_add_func("/capture/slow-disk-drops", test_slow_disk_drops);
     g_test_add_func("/capture/rotation", test_rotation);
     rc = g_test_run();
