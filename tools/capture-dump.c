@@ -42,6 +42,7 @@ typedef struct {
     GArray *samples;            /* Sample: every chunk, for --timeline */
     /* --extract */
     int fd;
+    char *path;
     guint64 written;
     bool gap, has_holes;
 } Dir;
@@ -89,6 +90,7 @@ static void conn_free(gpointer p)
         if (c->dir[d].samples) {
             g_array_unref(c->dir[d].samples);
         }
+        g_free(c->dir[d].path);
     }
     g_free(c->kind);
     g_free(c->source_peer);
@@ -243,11 +245,10 @@ static void extract_chunk(Dump *d, Conn *c, const Migcap__Chunk *ch)
     if (dir->fd < 0) {
         g_autofree char *name = g_strdup_printf("s%u-conn%02u.%s", c->session, c->channel,
                                                 di ? "d2s" : "s2d");
-        g_autofree char *path = g_build_filename(d->extract_dir, name, NULL);
-
-        dir->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        dir->path = g_build_filename(d->extract_dir, name, NULL);
+        dir->fd = open(dir->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (dir->fd < 0) {
-            fprintf(stderr, "migdump: %s: %s\n", path, g_strerror(errno));
+            fprintf(stderr, "migdump: %s: %s\n", dir->path, g_strerror(errno));
             d->extract_failed = true;
             return;
         }
@@ -889,14 +890,18 @@ int capture_dump(const char *path, bool json, const char *extract_dir, const cha
                 const char *what = di ? "to the source" : "to the destination";
 
                 if (c->dir[di].has_holes) {
+                    /* what came before the first hole would look like a whole stream */
+                    if (c->dir[di].path) {
+                        g_unlink(c->dir[di].path);
+                    }
                     fprintf(stderr, "migdump: session %u connection %u %s: page payloads were "
                             "left out (--capture-pages hash or none): not extracted\n",
                             c->session, c->channel, what);
                     status = MAX(status, 1);
                 } else if (c->dir[di].gap) {
                     fprintf(stderr, "migdump: session %u connection %u %s: records were "
-                            "dropped: extracted only up to the gap\n", c->session, c->channel,
-                            what);
+                            "dropped: %s holds the bytes up to the gap only\n", c->session,
+                            c->channel, what, c->dir[di].path ? c->dir[di].path : "no file");
                     status = MAX(status, 1);
                 } else if (c->dir[di].chunks) {
                     printf("s%u-conn%02u.%s: %" G_GUINT64_FORMAT " bytes (%s)\n", c->session,
