@@ -27,6 +27,29 @@ typedef struct {
     guint64 t_ns, bytes;
 } Sample;
 
+typedef struct {
+    char *name;
+    guint64 length;
+} Block;
+
+typedef struct {
+    guint64 t_ns;
+    char *text;
+    gint64 round, bytes, pages, pages_again;    /* round events */
+} Timed;
+
+static void block_free(gpointer p)
+{
+    g_free(((Block *)p)->name);
+    g_free(p);
+}
+
+static void timed_free(gpointer p)
+{
+    g_free(((Timed *)p)->text);
+    g_free(p);
+}
+
 /* the last TCP_INFO sample of one socket, and the largest RTT seen */
 typedef struct {
     guint samples;
@@ -56,6 +79,9 @@ typedef struct {
     bool has_phase[PH_COUNT];
     guint sections, commands, rp_messages, multifd_packets;
     guint64 ram_total;
+    char *configuration;        /* the decoder's line for it */
+    GPtrArray *ramblocks;       /* Block * */
+    GPtrArray *rp;              /* Timed *: return-path messages */
     TcpSum tcp[2];              /* the proxy's socket to the source, to the destination */
 } Conn;
 
@@ -64,6 +90,7 @@ typedef struct {
     guint64 start_ns;
     char *verdict, *outcome, *error;
     GPtrArray *findings;        /* char *: "severity code: message" */
+    GPtrArray *rounds;          /* Timed *: the daemon's round events */
     gint64 dropped;
     guint64 verdict_ns, end_ns, last_ns;
 } Sess;
@@ -92,6 +119,9 @@ static void conn_free(gpointer p)
         }
         g_free(c->dir[d].path);
     }
+    g_free(c->configuration);
+    g_ptr_array_unref(c->ramblocks);
+    g_ptr_array_unref(c->rp);
     g_free(c->kind);
     g_free(c->source_peer);
     g_free(c->listen);
@@ -108,6 +138,7 @@ static void sess_free(gpointer p)
     g_free(s->outcome);
     g_free(s->error);
     g_ptr_array_unref(s->findings);
+    g_ptr_array_unref(s->rounds);
     g_free(s);
 }
 
@@ -126,6 +157,7 @@ static Sess *find_session(Dump *d, guint id, guint64 t_ns)
     s->start_ns = t_ns;
     s->dropped = -1;
     s->findings = g_ptr_array_new_with_free_func(g_free);
+    s->rounds = g_ptr_array_new_with_free_func(timed_free);
     g_ptr_array_add(d->sessions, s);
     return s;
 }
@@ -147,6 +179,8 @@ static Conn *find_conn(Dump *d, guint session, guint channel, bool create)
     c->session = session;
     c->channel = channel;
     c->dir[0].fd = c->dir[1].fd = -1;
+    c->ramblocks = g_ptr_array_new_with_free_func(block_free);
+    c->rp = g_ptr_array_new_with_free_func(timed_free);
     g_ptr_array_add(d->conns, c);
     return c;
 }
@@ -173,6 +207,15 @@ static void on_proxy_event(Dump *d, const Migcap__Record *r)
         s->verdict_ns = r->t_ns;
         g_free(s->verdict);
         s->verdict = g_strdup(json_object_get_string_member_with_default(o, "verdict", "?"));
+    } else if (strcmp(event, "round") == 0) {
+        Timed *t = g_new0(Timed, 1);
+
+        t->t_ns = r->t_ns;
+        t->round = json_object_get_int_member_with_default(o, "round", 0);
+        t->bytes = json_object_get_int_member_with_default(o, "bytes", 0);
+        t->pages = json_object_get_int_member_with_default(o, "pages", 0);
+        t->pages_again = json_object_get_int_member_with_default(o, "pages_again", 0);
+        g_ptr_array_add(s->rounds, t);
     } else if (strcmp(event, "finding") == 0) {
         g_ptr_array_add(s->findings, g_strdup_printf("%s %s: %s",
             json_object_get_string_member_with_default(o, "severity", "?"),
@@ -219,10 +262,23 @@ static void on_decoder_event(Conn *c, const Migcap__Record *r)
         set_phase(c, PH_EOF, r->t_ns);
     } else if (strcmp(type, "ram-total") == 0 && !c->ram_total) {
         c->ram_total = e->value;
+    } else if (strcmp(type, "configuration") == 0 && !c->configuration) {
+        c->configuration = g_strdup(e->text);
+    } else if (strcmp(type, "ramblock") == 0 && !c->has_phase[PH_ITERATE]) {
+        Block *b = g_new0(Block, 1);
+
+        b->name = g_strdup(e->idstr ? e->idstr : "?");
+        b->length = e->value;
+        g_ptr_array_add(c->ramblocks, b);
     } else if (strcmp(type, "command") == 0) {
         c->commands++;
     } else if (strcmp(type, "rp-message") == 0) {
+        Timed *t = g_new0(Timed, 1);
+
         c->rp_messages++;
+        t->t_ns = r->t_ns;
+        t->text = g_strdup(e->text);
+        g_ptr_array_add(c->rp, t);
     } else if (strcmp(type, "multifd-packet") == 0) {
         c->multifd_packets++;
     }
@@ -403,6 +459,13 @@ static void print_text(Dump *d, const char *path, const GError *cut)
         for (guint j = 0; j < s->findings->len; j++) {
             printf("  finding: %s\n", (char *)s->findings->pdata[j]);
         }
+        for (guint j = 0; j < s->rounds->len; j++) {
+            const Timed *t = s->rounds->pdata[j];
+
+            printf("  round %" G_GINT64_FORMAT " over RAM ended at %.3f ms: %" G_GINT64_FORMAT
+                   " bytes, %" G_GINT64_FORMAT " pages (%" G_GINT64_FORMAT " sent again)\n",
+                   t->round, ms_since(t->t_ns, s->start_ns), t->bytes, t->pages, t->pages_again);
+        }
         for (guint j = 0; j < d->conns->len; j++) {
             Conn *c = g_ptr_array_index(d->conns, j);
 
@@ -430,11 +493,28 @@ static void print_text(Dump *d, const char *path, const GError *cut)
                 }
                 printf("\n");
             }
+            if (c->configuration) {
+                printf("    %s\n", c->configuration);
+            }
+            if (c->ramblocks->len) {
+                printf("    RAM blocks:");
+                for (guint k = 0; k < c->ramblocks->len; k++) {
+                    const Block *b = c->ramblocks->pdata[k];
+
+                    printf("%s %s %" G_GUINT64_FORMAT, k ? "," : "", b->name, b->length);
+                }
+                printf(" (total %" G_GUINT64_FORMAT ")\n", c->ram_total);
+            }
             for (int ph = 0; ph < PH_COUNT; ph++) {
                 if (c->has_phase[ph]) {
                     printf("    phase %-10s at %.3f ms\n", phase_names[ph],
                            ms_since(c->phase_ns[ph], s->start_ns));
                 }
+            }
+            for (guint k = 0; k < c->rp->len; k++) {
+                const Timed *t = c->rp->pdata[k];
+
+                printf("    return path at %.3f ms: %s\n", ms_since(t->t_ns, s->start_ns), t->text);
             }
             for (int side = 0; side < 2; side++) {
                 const TcpSum *t = &c->tcp[side];
@@ -515,6 +595,20 @@ static void print_json(Dump *d, const GError *cut)
             json_builder_add_string_value(b, s->findings->pdata[j]);
         }
         json_builder_end_array(b);
+        json_builder_set_member_name(b, "rounds");
+        json_builder_begin_array(b);
+        for (guint j = 0; j < s->rounds->len; j++) {
+            const Timed *t = s->rounds->pdata[j];
+
+            json_builder_begin_object(b);
+            add_int(b, "round", t->round);
+            add_ms(b, "ended_ms", ms_since(t->t_ns, s->start_ns));
+            add_int(b, "bytes", t->bytes);
+            add_int(b, "pages", t->pages);
+            add_int(b, "pages_again", t->pages_again);
+            json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
         json_builder_set_member_name(b, "connections");
         json_builder_begin_array(b);
         for (guint j = 0; j < d->conns->len; j++) {
@@ -578,6 +672,30 @@ static void print_json(Dump *d, const GError *cut)
                 json_builder_end_object(b);
             }
             json_builder_end_object(b);
+            add_str(b, "configuration", c->configuration);
+            add_int(b, "ram_total", (gint64)c->ram_total);
+            json_builder_set_member_name(b, "ramblocks");
+            json_builder_begin_array(b);
+            for (guint k = 0; k < c->ramblocks->len; k++) {
+                const Block *bl = c->ramblocks->pdata[k];
+
+                json_builder_begin_object(b);
+                add_str(b, "name", bl->name);
+                add_int(b, "length", (gint64)bl->length);
+                json_builder_end_object(b);
+            }
+            json_builder_end_array(b);
+            json_builder_set_member_name(b, "return_path");
+            json_builder_begin_array(b);
+            for (guint k = 0; k < c->rp->len; k++) {
+                const Timed *t = c->rp->pdata[k];
+
+                json_builder_begin_object(b);
+                add_ms(b, "ms", ms_since(t->t_ns, s->start_ns));
+                add_str(b, "message", t->text);
+                json_builder_end_object(b);
+            }
+            json_builder_end_array(b);
             add_int(b, "sections", c->sections);
             add_int(b, "commands", c->commands);
             add_int(b, "multifd_packets", c->multifd_packets);

@@ -46,6 +46,14 @@ check_eq "summary: phases header, setup, iterate, switchover, eof, in that order
 check_eq "summary: nothing dropped, not cut short" \
     "$(jq -c '{dropped_records, cut_short}' "$TESTDIR/cap.json")" \
     '{"dropped_records":0,"cut_short":null}'
+"$MIGDUMP" --json "$TESTDIR/rec-dst/conn00.s2d" >"$TESTDIR/stream.json"
+check_eq "summary: configuration, RAM blocks and RAM total as the stream has them" \
+    "$(jq -c '.sessions[0].connections[0] | {m: (.configuration | test("machine=pc-i440fx-7.2")),
+              blocks: [.ramblocks[] | [.name, .length]], total: .ram_total}' "$TESTDIR/cap.json")" \
+    "$(jq -c '{m: true, blocks: [.ramblocks[] | [.name, .length]], total: .ram_total}' "$TESTDIR/stream.json")"
+check_eq "summary: the daemon's rounds over RAM = its round events" \
+    "$(jq -c '[.sessions[0].rounds[] | [.round, .bytes, .pages]]' "$TESTDIR/cap.json")" \
+    "$(events "$EV" '[.[] | select(.event == "round") | [.round, .bytes, .pages]]')"
 check_eq "the end event counts no dropped capture records" \
     "$(events "$EV" '.[] | select(.event == "end") | .capture_dropped')" 0
 # TCP_INFO of the proxy's two sockets of the main connection: sampled in

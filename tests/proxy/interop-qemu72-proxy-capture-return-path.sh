@@ -27,6 +27,10 @@ check_eq "bytes back = what the source received" \
 [ "$(jq '.sessions[0].connections[0].return_path_messages' "$TESTDIR/cap.json")" -gt 0 ] &&
     log "ok: $(jq '.sessions[0].connections[0].return_path_messages' "$TESTDIR/cap.json") return-path messages decoded from the capture" ||
     fail_check "no return-path message in the capture"
+log "return path: $(jq -c '[.sessions[0].connections[0].return_path[].message]' "$TESTDIR/cap.json")"
+check_eq "the return path's messages include shut 0" \
+    "$(jq -c '[.sessions[0].connections[0].return_path[].message | test("shut len=4 data=00000000")] | any' \
+       "$TESTDIR/cap.json")" true
 check_eq "page payloads left out (none mode), the return path kept whole" \
     "$(jq -c '.sessions[0].connections[0] | {down_holes: .to_source.holes, up_holes: (.to_destination.holes > 0)}' \
        "$TESTDIR/cap.json")" '{"down_holes":0,"up_holes":true}'
