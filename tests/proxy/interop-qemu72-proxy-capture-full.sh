@@ -51,6 +51,7 @@ check_eq "summary: configuration, RAM blocks and RAM total as the stream has the
     "$(jq -c '.sessions[0].connections[0] | {m: (.configuration | test("machine=pc-i440fx-7.2")),
               blocks: [.ramblocks[] | [.name, .length]], total: .ram_total}' "$TESTDIR/cap.json")" \
     "$(jq -c '{m: true, blocks: [.ramblocks[] | [.name, .length]], total: .ram_total}' "$TESTDIR/stream.json")"
+log "round events: $(events "$EV" '[.[] | select(.event == "round")] | length')"
 check_eq "summary: the daemon's rounds over RAM = its round events" \
     "$(jq -c '[.sessions[0].rounds[] | [.round, .bytes, .pages]]' "$TESTDIR/cap.json")" \
     "$(events "$EV" '[.[] | select(.event == "round") | [.round, .bytes, .pages]]')"
