@@ -197,6 +197,11 @@ forward_once() {
     for ((n = 0; n < 600; n++)); do kill -0 "$sink" 2>/dev/null || break; sleep 0.01; done
     t1=$(date +%s%N)
     kill -0 "$sink" 2>/dev/null && die "the sink did not finish ($mode)"
+    if [ "$mode" != socat ]; then
+        # the proxy's CPU time (user + system, all threads, in clock ticks):
+        # less at the mercy of a loaded machine than the wall clock
+        awk '{print $14 + $15}' "/proc/$relay/stat" >"$TESTDIR/cpu" 2>/dev/null
+    fi
     kill_pid "$relay"
     echo $(( (t1 - t0) / 1000000 ))
 }
@@ -217,9 +222,10 @@ part_b() {
     : >"$TESTDIR/b.results"
     for ((round = 1; round <= ROUNDS; round++)); do
         for mode in socat migproxy $(for c in ${CAPTURE:-}; do echo "migproxy-capture-$c"; done); do
+            : >"$TESTDIR/cpu"
             ms=$(forward_once "$mode")
-            echo "$mode $ms" >>"$TESTDIR/b.results"
-            log "B round $round $mode: $ms ms"
+            echo "$mode $ms $(cat "$TESTDIR/cpu")" >>"$TESTDIR/b.results"
+            log "B round $round $mode: $ms ms, CPU $(cat "$TESTDIR/cpu") ticks"
         done
     done
     local s p
@@ -232,9 +238,13 @@ part_b() {
          "time ratio migproxy/socat $(ratio "$p" "$s") (aim <= 1.00)"
     for c in ${CAPTURE:-}; do
         local m
+        local mc pc
         m=$(awk -v m="migproxy-capture-$c" '$1 == m {print $2}' "$TESTDIR/b.results" | median)
+        mc=$(awk -v m="migproxy-capture-$c" '$1 == m {print $3}' "$TESTDIR/b.results" | median)
+        pc=$(awk '$1 == "migproxy" {print $3}' "$TESTDIR/b.results" | median)
         echo "   migproxy --capture-pages $c ${m} ms, time ratio against migproxy $(ratio "$m" "$p")" \
-             "(aim <= $([ "$c" = full ] && echo 1.15 || echo 1.05))"
+             "(aim <= $([ "$c" = full ] && echo 1.15 || echo 1.05)); CPU ${mc} ticks against" \
+             "${pc}, ratio $(ratio "$mc" "$pc")"
     done
 }
 
