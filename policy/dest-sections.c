@@ -6,10 +6,13 @@
 #include "dest-sections.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "decoder.h"
+#include "stream-file.h"
 
 typedef struct {
     GArray *sections;
@@ -43,20 +46,19 @@ GArray *mp_sections_from_stream_file(const char *path, char **machine, GError **
 {
     MigDecoderConfig cfg = { .channel = MIG_CHANNEL_MAIN, .target_page_size = 4096 };
     StreamRead r = { 0 };
-    g_autofree guint8 *buf = NULL;
     MigDecoder *dec;
     struct stat st;
-    FILE *f;
-    bool ok = true;
+    int fd;
+    bool ok;
 
-    f = fopen(path, "rb");
-    if (!f) {
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: %s", path,
                     g_strerror(errno));
         return NULL;
     }
-    if (fstat(fileno(f), &st) == 0 && (uint64_t)st.st_size > MP_LIMIT_SECTIONS_STREAM) {
-        fclose(f);
+    if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > MP_LIMIT_SECTIONS_STREAM) {
+        close(fd);
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                     "%s: larger than %llu bytes, not read", path,
                     (unsigned long long)MP_LIMIT_SECTIONS_STREAM);
@@ -65,26 +67,8 @@ GArray *mp_sections_from_stream_file(const char *path, char **machine, GError **
     r.sections = mp_section_list_new();
     r.seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     dec = mig_decoder_new(&cfg, on_stream_event, &r);
-    buf = g_malloc(1 << 20);
-    for (;;) {
-        size_t n = fread(buf, 1, 1 << 20, f);
-
-        if (n > 0 && !mig_decoder_feed(dec, buf, n, error)) {
-            ok = false;
-            break;
-        }
-        if (n < (1 << 20)) {
-            if (ferror(f)) {
-                g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: read error", path);
-                ok = false;
-            }
-            break;
-        }
-    }
-    if (ok) {
-        ok = mig_decoder_finish(dec, error);
-    }
-    fclose(f);
+    ok = mp_stream_file_decode(fd, path, dec, MP_STREAM_FILE_CHUNK, error) == MP_STREAM_FILE_OK;
+    close(fd);
     mig_decoder_free(dec);
     g_hash_table_destroy(r.seen);
     if (ok && r.mismatched) {
@@ -98,7 +82,7 @@ GArray *mp_sections_from_stream_file(const char *path, char **machine, GError **
         ok = false;
     }
     if (!ok) {
-        if (error && *error) {
+        if (error && *error && !g_str_has_prefix((*error)->message, path)) {
             g_prefix_error(error, "%s: ", path);
         }
         g_array_free(r.sections, TRUE);

@@ -20,6 +20,7 @@
 #include "proxy.h"
 #include "qmp.h"
 #include "tls.h"
+#include "replay.h"
 
 static int run_probe(int argc, char **argv)
 {
@@ -140,6 +141,11 @@ static bool parse_tls(const char *mode, const char *dir, const char *hostname,
     return true;
 }
 
+static void capture_tap(JsonObject *obj, void *opaque)
+{
+    mp_capture_proxy_event(opaque, obj);
+}
+
 static gboolean on_signal(gpointer data)
 {
     g_main_loop_quit(data);
@@ -155,6 +161,11 @@ int main(int argc, char **argv)
     g_autofree char *source_qmp = NULL;
     g_autofree char *policy_file = NULL;
     g_autofree char *events_file = NULL;
+    g_autofree char *capture_file = NULL;
+    g_autofree char *capture_pages = NULL;
+    MpCapturePages pages = MP_CAPTURE_PAGES_FULL;
+    MpCapture *capture = NULL;
+    gint64 capture_max = 0;
     gboolean once = FALSE, dry_run = FALSE, checksum = FALSE, hold = FALSE;
     gint settle_ms = 50;
     gint prefix_timeout = 10;
@@ -184,6 +195,12 @@ int main(int argc, char **argv)
           "sha256 of each direction of each connection in the end event", NULL },
         { "hold-device-state", 0, 0, G_OPTION_ARG_NONE, &hold,
           "hold the device state from the switchover to EOF until it is checked", NULL },
+        { "capture", 0, 0, G_OPTION_ARG_FILENAME, &capture_file,
+          "record every connection, chunk and event in FILE (see capture/CAPTURE.md)", "FILE" },
+        { "capture-pages", 0, 0, G_OPTION_ARG_STRING, &capture_pages,
+          "page payloads in the capture: full (default), hash or none", "MODE" },
+        { "capture-max-size", 0, 0, G_OPTION_ARG_INT64, &capture_max,
+          "start a new capture file past this many bytes, the last one kept as FILE.1", "BYTES" },
         { "prefix-timeout", 0, 0, G_OPTION_ARG_INT, &prefix_timeout,
           "seconds for a connection's first bytes and a migration's prefix (default 10, 0: none)",
           "S" },
@@ -225,12 +242,17 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "check") == 0) {
         return mp_offline_check(argc - 1, argv + 1);
     }
+    if (argc > 1 && strcmp(argv[1], "replay") == 0) {
+        return mp_replay_main(argc - 1, argv + 1);
+    }
     ctx = g_option_context_new("- gate QEMU live migrations between two VMMs");
     g_option_context_set_description(ctx,
         "Also: migproxy probe --qmp ADDR [--output FILE] [--sections-from STREAM\n"
         "      [--dest-vmstate DUMP.json]]   write a destination profile\n"
         "      migproxy diff [--json] A B   compare two streams or profiles\n"
-        "      migproxy check FILE --dest-qmp ADDR|--dest-profile FILE   can FILE be restored there\n");
+        "      migproxy check FILE --dest-qmp ADDR|--dest-profile FILE   can FILE be restored there\n"
+        "      migproxy replay CAPTURE --connect ADDR [--pace captured|fast]   send a "
+        "captured migration again\n");
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         fprintf(stderr, "migproxy: %s\n", error->message);
@@ -240,10 +262,12 @@ int main(int argc, char **argv)
     if (argc > 1 || n_routes == 0 || !connect_to || g_strv_length(connect_to) != n_routes ||
         (dest_qmp && g_strv_length(dest_qmp) != n_routes) ||
         (dest_profile && g_strv_length(dest_profile) != n_routes) ||
-        (dest_qmp && dest_profile) || settle_ms < 0 || prefix_timeout < 0) {
+        (dest_qmp && dest_profile) || settle_ms < 0 || prefix_timeout < 0 ||
+        (capture_pages && (!capture_file || !mp_capture_pages_parse(capture_pages, &pages))) ||
+        capture_max < 0 || (capture_max && (!capture_file || capture_max < 65536))) {
         fprintf(stderr, "usage: migproxy --listen ADDR --connect ADDR [--dest-qmp ADDR | "
                 "--dest-profile FILE] [--source-qmp ADDR] [--policy FILE] [--events FILE|-] "
-                "[--once] [--dry-run]\n(--listen, --connect and --dest-* pair up in order)\n");
+                "[--once] [--dry-run] [--capture FILE [--capture-pages full|hash|none]]\n(--listen, --connect and --dest-* pair up in order)\n");
         return 2;
     }
     if (!parse_tls(tls_mode, tls_dir, tls_hostname, tls_verify_src, tls_verify_dst,
@@ -269,7 +293,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "migproxy: %s\n", error->message);
         return 2;
     }
+    if (capture_file) {
+        capture = mp_capture_open(capture_file, pages, (guint64)capture_max, &error);
+        if (!capture) {
+            fprintf(stderr, "migproxy: %s\n", error->message);
+            return 2;
+        }
+        mp_events_set_tap(events, capture_tap, capture);
+    }
     loop = g_main_loop_new(NULL, FALSE);
+    config.capture = capture;
     config.events = events;
     config.policy = policy;
     config.once = once;
@@ -329,5 +362,6 @@ int main(int argc, char **argv)
     mp_proxy_free(proxy);
     mp_tls_free(tls);
     mp_events_free(events);
+    mp_capture_close(capture);
     return status < 0 ? 0 : status;
 }

@@ -24,55 +24,34 @@
 #include "devices.h"
 #include "diff.h"
 #include "qmp.h"
+#include "stream-file.h"
 #include "vmconfig.h"
 #include "vmstate-dump.h"
 
 /* A profile is a few KiB; refuse to read a large file as one. */
 #define OFFLINE_PROFILE_MAX (4u << 20)
-#define OFFLINE_CHUNK (256u << 10)
+#define OFFLINE_CHUNK MP_STREAM_FILE_CHUNK
 
-/* All of @fd into @dec, then finish.  FALSE with @error (offset in it). */
+/* All of @fd into a stream configuration.  FALSE with @error (offset in it). */
 static bool decode_stream(int fd, const char *path, MpVmConfig *c, GError **error)
 {
     MigDecoderConfig cfg = { .channel = MIG_CHANNEL_MAIN, .target_page_size = 4096 };
     MigDecoder *dec = mig_decoder_new(&cfg, mp_vmconfig_stream_event, c);
-    uint8_t *buf = g_malloc(OFFLINE_CHUNK);
     g_autoptr(GError) local = NULL;
-    bool ok;
+    MpStreamFileResult rc = mp_stream_file_decode(fd, path, dec, OFFLINE_CHUNK, &local);
 
-    for (;;) {
-        ssize_t n = read(fd, buf, OFFLINE_CHUNK);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-                        "%s: read error after %" G_GUINT64_FORMAT " bytes: %s", path,
-                        mig_decoder_offset(dec), g_strerror(errno));
-            ok = false;
-            break;
-        }
-        if (n == 0) {
-            ok = mig_decoder_finish(dec, &local);
-            break;
-        }
-        if (!mig_decoder_feed(dec, buf, (size_t)n, &local)) {
-            ok = false;
-            break;
-        }
-    }
-    if (local) {
+    if (rc == MP_STREAM_FILE_UNDECODABLE) {
         g_set_error(error, local->domain, local->code,
                     "%s: not a stream migproxy can read: %s", path, local->message);
+    } else if (rc == MP_STREAM_FILE_IO) {
+        g_propagate_error(error, g_steal_pointer(&local));
     }
     c->certain = mig_decoder_certain(dec);
-    g_free(buf);
     mig_decoder_free(dec);
-    if (ok) {
+    if (rc == MP_STREAM_FILE_OK) {
         mp_vmconfig_stream_done(c);
     }
-    return ok;
+    return rc == MP_STREAM_FILE_OK;
 }
 
 /* A stream file or a profile at @path; NULL with @error. */

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "convergence.h"
 #include "decoder.h"
 #include "devgate.h"
@@ -68,6 +69,7 @@ typedef struct {
     bool dec_failed;
     uint64_t bytes;             /* written to the other end */
     GChecksum *sum;
+    MpCaptureLeg *cap;          /* --capture, or NULL */
 } Leg;
 
 struct Channel {
@@ -213,6 +215,7 @@ static void channel_free(Channel *ch)
         if (l->sum) {
             g_checksum_free(l->sum);
         }
+        mp_capture_leg_free(l->cap);
     }
     g_clear_object(&ch->src_io);
     g_clear_object(&ch->dst_io);
@@ -483,6 +486,7 @@ static void on_main_event(const MigEvent *ev, void *opaque)
     Session *s = ch->s;
     MpFacts *f = s->src;
 
+    mp_capture_event(ch->up.cap, ev);
     watch_convergence(s, 0, ev);
 
     if (!s->prefix_done && !ev->certain) {
@@ -592,6 +596,7 @@ static void on_rp_event(const MigEvent *ev, void *opaque)
 {
     Channel *ch = opaque;
 
+    mp_capture_event(ch->down.cap, ev);
     if (ev->type == MIG_EV_RP_MESSAGE && (ev->u.rp.type == MIG_RP_MSG_RECV_BITMAP ||
                                           ev->u.rp.type == MIG_RP_MSG_RESUME_ACK)) {
         recovery_event(ch->s, "destination", ev->u.rp.type == MIG_RP_MSG_RECV_BITMAP ?
@@ -613,6 +618,7 @@ static void on_other_event(const MigEvent *ev, void *opaque)
 {
     Channel *ch = opaque;
 
+    mp_capture_event(ch->up.cap, ev);
     if (ch->kind == CH_MULTIFD && ch->s) {
         watch_convergence(ch->s, ch->index + 1, ev);
     }
@@ -621,6 +627,11 @@ static void on_other_event(const MigEvent *ev, void *opaque)
 static MigDecoder *new_decoder(Channel *ch, bool up)
 {
     MigDecoderConfig cfg = { .target_page_size = 4096 };
+    MpCapture *cap = ch->s->proxy->cfg.capture;
+
+    if (cap && mp_capture_pages(cap) != MP_CAPTURE_PAGES_FULL) {
+        cfg.flags |= MIG_DECODER_PAGE_EVENTS;   /* their payloads are left out */
+    }
 
     if (!up) {
         if (ch->kind != CH_MAIN) {
@@ -906,6 +917,9 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
         session_unref(s);
         return;
     }
+    if (n <= 0) {
+        mp_capture_leg_end(l->cap);
+    }
     if (n == 0) {
         bool truncated;
 
@@ -929,6 +943,7 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
 
         leg_feed(l, buf, (gsize)n);
         kept = devgate_apply(s, l, buf, (gsize)n);
+        mp_capture_chunk(l->cap, buf, (gsize)n);
         if (s->cut) {
             l->free_bufs[l->n_free++] = buf;
             session_abort(s, "proxy", s->cut_reason);
@@ -1090,6 +1105,12 @@ static void attach(Session *s, Channel *ch, ChannelKind kind)
     ch->kind = kind;
     ch->index = s->channels->len;
     g_ptr_array_add(s->channels, ch);
+    if (s->proxy->cfg.capture) {
+        ch->up.cap = mp_capture_leg_new(s->proxy->cfg.capture, s->id, ch->index, true);
+        ch->down.cap = mp_capture_leg_new(s->proxy->cfg.capture, s->id, ch->index, false);
+        mp_capture_connection(s->proxy->cfg.capture, s->id, ch->index, channel_kind_name(kind),
+                              ch->src);
+    }
     ch->up.dec = new_decoder(ch, true);
 }
 
@@ -1105,6 +1126,7 @@ static void channel_start(Session *s, Channel *ch)
     }
     if (ch->up.held->len) {
         leg_feed(&ch->up, ch->up.held->data, ch->up.held->len);
+        mp_capture_chunk(ch->up.cap, ch->up.held->data, ch->up.held->len);
     }
     if (ch->kind == CH_MAIN && s->prefix_done && !s->gate_started) {
         session_gate(s);
@@ -1927,6 +1949,7 @@ static void on_connected(GObject *obj, GAsyncResult *res, gpointer data)
         return;
     }
     ch->dst = conn;
+    mp_capture_destination(s->proxy->cfg.capture, s->id, ch->index, conn);
     leg_no_delay(conn);
     s->contacted = true;
     /*
@@ -2196,6 +2219,12 @@ static void session_end(Session *s, const char *outcome, const char *dest_status
     }
     if (s->rp_shut) {
         json_object_set_int_member(o, "return_path_shut", s->rp_shut_value);
+    }
+    if (p->cfg.capture) {
+        /* records the disk could not keep up with, since the daemon started */
+        json_object_set_int_member(o, "capture_dropped",
+                                   (gint64)mp_capture_dropped(p->cfg.capture));
+        mp_capture_tcp_summary(p->cfg.capture, s->id, o);
     }
     if (dest_status) {
         json_object_set_string_member(o, "destination_status", dest_status);

@@ -24,6 +24,7 @@
 #define MP_PROXY_PROXY_H
 
 #include <gio/gio.h>
+#include "capture.h"
 #include "check.h"
 #include "events.h"
 #include "facts.h"
@@ -55,6 +56,7 @@ typedef struct {
     bool once;
     bool checksum;              /* sha256 per direction in the end event */
     bool hold_device_state;     /* hold the device state until checked (devgate.h) */
+    MpCapture *capture;         /* --capture, or NULL; not owned */
     guint settle_ms;            /* wait for late channels before judging */
     guint prefix_timeout_s;     /* a connection's first bytes and a session's
                                  * prefix must come within this (0: never) */

@@ -17,10 +17,12 @@
 #include <string.h>
 #include <unistd.h>
 #include <json-glib/json-glib.h>
+#include "capture-dump.h"
 #include "decoder.h"
 #include "device-log.h"
 #include "convergence.h"
 #include "devices.h"
+#include "stream-file.h"
 #include "vmstate-dump.h"
 
 typedef struct {
@@ -628,38 +630,23 @@ static void print_text(const char *path, const Summary *s, const MigDecoderStats
  * stream decoded to a clean end, 1 when the decoder said no (@err set),
  * 2 on a read error (reported here).
  */
+/* 0 decoded to a clean end, 1 not (@err), 2 a read error (said here). */
 static int decode_fd(const char *path, int fd, MigDecoder *dec, size_t chunk, GError **err)
 {
-    /*
-     * Page-aligned: the kernel's copy into a buffer 16 bytes off a page
-     * boundary (where malloc puts large blocks) ran at about half speed
-     * in tests/bench/decode-bench.sh.
-     */
-    uint8_t *buf = g_aligned_alloc(chunk, 1, 4096);
-    int rc;
+    GError *io = NULL;
 
-    for (;;) {
-        ssize_t n = read(fd, buf, chunk);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            fprintf(stderr, "migdump: %s: %s\n", path, g_strerror(errno));
-            rc = 2;
-            break;
-        }
-        if (n == 0) {
-            rc = mig_decoder_finish(dec, err) ? 0 : 1;
-            break;
-        }
-        if (!mig_decoder_feed(dec, buf, (size_t)n, err)) {
-            rc = 1;
-            break;
-        }
+    switch (mp_stream_file_decode(fd, path, dec, chunk, &io)) {
+    case MP_STREAM_FILE_OK:
+        return 0;
+    case MP_STREAM_FILE_UNDECODABLE:
+        g_propagate_error(err, io);
+        return 1;
+    case MP_STREAM_FILE_IO:
+        break;
     }
-    g_aligned_free(buf);
-    return rc;
+    fprintf(stderr, "migdump: %s\n", io->message);
+    g_error_free(io);
+    return 2;
 }
 
 /* Findings as "severity code: message" lines, or a JSON list with @json. */
@@ -824,7 +811,8 @@ static int device_modes(Summary *s, const char *path, int fd, bool devices,
 int main(int argc, char **argv)
 {
     gboolean json = FALSE, events = FALSE, devices = FALSE, compare = FALSE;
-    g_autofree char *channel = NULL, *dest_vmstate = NULL;
+    g_autofree char *channel = NULL, *dest_vmstate = NULL, *extract = NULL,
+                     *timeline = NULL;
     gint page_size = 4096, chunk = 256 * 1024;
     GOptionEntry entries[] = {
         { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "print one JSON object", NULL },
@@ -839,6 +827,10 @@ int main(int argc, char **argv)
           "print every device section field by field (from the VMDESCRIPTION)", NULL },
         { "dest-vmstate", 0, 0, G_OPTION_ARG_FILENAME, &dest_vmstate,
           "check section versions against a destination's -dump-vmstate FILE", "FILE" },
+        { "extract", 0, 0, G_OPTION_ARG_FILENAME, &extract,
+          "write each connection's bytes per direction from a full capture into DIR", "DIR" },
+        { "timeline", 0, 0, G_OPTION_ARG_FILENAME, &timeline,
+          "draw a capture's first migration as an SVG picture in FILE", "FILE" },
         { "compare-devices", 0, 0, G_OPTION_ARG_NONE, &compare,
           "compare the sections of SRC with those of DST (two stream files)", NULL },
         { NULL, 0, 0, 0, NULL, NULL, NULL }
@@ -862,7 +854,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "migdump: %s\nusage: migdump [--json|--events] [--channel KIND] FILE|-\n"
                 "       migdump --devices [--json] FILE\n"
                 "       migdump --dest-vmstate DUMP [--json] FILE\n"
-                "       migdump --compare-devices [--json] SRC DST\n",
+                "       migdump --compare-devices [--json] SRC DST\n"
+                "       migdump [--json] CAPTURE | --extract DIR CAPTURE | --timeline FILE.svg CAPTURE\n",
                 err ? err->message : "expected one FILE (two with --compare-devices), a "
                 "positive --chunk, a power-of-two --page-size, and one device mode at most, "
                 "on the main channel");
@@ -890,6 +883,10 @@ int main(int argc, char **argv)
     }
     cfg.target_page_size = (uint32_t)page_size;
     path = argv[1];
+    if (extract || timeline || capture_dump_is_capture(path)) {
+        /* a file written by migproxy --capture, recognised by its magic */
+        return capture_dump(path, json, extract, timeline);
+    }
     fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
     if (fd < 0) {
         fprintf(stderr, "migdump: %s: %s\n", path, g_strerror(errno));
