@@ -304,6 +304,16 @@ static bool check_header(const MpFacts *src, MpReport *r)
                       "the source closed its connection before sending a whole header");
         return false;
     }
+    if ((src->magic >> 16) == 0x1603) {
+        /* a TLS handshake record: the source has tls-creds, the proxy none */
+        magic = g_strdup_printf("0x%08x", src->magic);
+        mp_report_add(r, "tls-unexpected", "stream magic", magic, "0x5145564d",
+                      "run the proxy with --tls-creds-dir (or --tls passthrough), or migrate "
+                      "without the tls-creds parameter",
+                      "TLS client hello where plain text was expected: the source speaks TLS "
+                      "(bytes %s), the proxy expects QEMU's plain \"QEVM\"", magic);
+        return false;
+    }
     if (src->magic != QEMU_VM_FILE_MAGIC) {
         magic = g_strdup_printf("0x%08x", src->magic);
         mp_report_add(r, "stream-not-migration", "stream magic", magic, "0x5145564d",

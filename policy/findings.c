@@ -54,6 +54,17 @@ static const MpFindingCode codes[] = {
     { "destination-unreachable", MP_SEVERITY_ERROR, "the destination could not be contacted after acceptance" },
     { "convergence-bytes", MP_SEVERITY_WARNING, "precopy has sent more than max-bytes-ratio times RAM" },
     { "convergence-stalled", MP_SEVERITY_WARNING, "precopy rounds over RAM stopped shrinking" },
+    /* TLS (proxy/tls.c) */
+    { "tls-unexpected", MP_SEVERITY_ERROR, "a TLS client hello where plain text was expected" },
+    { "tls-expected", MP_SEVERITY_ERROR, "plain text where TLS was expected" },
+    { "tls-destination-plain", MP_SEVERITY_ERROR, "the destination hung up on the TLS handshake: it expects plain text" },
+    { "tls-unknown-ca", MP_SEVERITY_ERROR, "a peer's certificate is not signed by the proxy's CA" },
+    { "tls-bad-identity", MP_SEVERITY_ERROR, "the destination's certificate is not for the expected host name" },
+    { "tls-certificate", MP_SEVERITY_ERROR, "a peer's certificate was refused (expired, missing, ...)" },
+    { "tls-destination-refused", MP_SEVERITY_ERROR, "the destination hung up after the handshake: it refused the proxy's client certificate" },
+    { "tls-peer-refused", MP_SEVERITY_ERROR, "the source closed right after the handshake: it refused the proxy's certificate" },
+    { "tls-handshake", MP_SEVERITY_ERROR, "a TLS handshake failed otherwise" },
+    { "tls-passthrough", MP_SEVERITY_WARNING, "TLS pass-through: nothing can be checked" },
     /* device sections (devices.c) */
     { "section-version-too-new", MP_SEVERITY_ERROR, "a section's version is above what the destination's -dump-vmstate loads" },
     { "section-version-too-old", MP_SEVERITY_ERROR, "a section's version is below the destination's minimum_version_id" },

@@ -12,7 +12,15 @@
 struct MpEvents {
     FILE *out;                  /* NULL: no JSON events */
     bool owned;
+    MpEventsTap tap;
+    void *tap_opaque;
 };
+
+void mp_events_set_tap(MpEvents *events, MpEventsTap tap, void *opaque)
+{
+    events->tap = tap;
+    events->tap_opaque = opaque;
+}
 
 MpEvents *mp_events_new(const char *path, GError **error)
 {
@@ -74,6 +82,9 @@ void mp_events_emit(MpEvents *events, JsonObject *obj, const char *human)
             stamp[12] = '\0';
         }
         fprintf(stderr, "migproxy %s %s\n", stamp, human);
+    }
+    if (events && events->tap) {
+        events->tap(obj, events->tap_opaque);
     }
     if (events && events->out) {
         JsonNode *node = json_node_new(JSON_NODE_OBJECT);

@@ -29,6 +29,10 @@ void mp_events_emit(MpEvents *events, JsonObject *obj, const char *human);
 
 void mp_events_finding(MpEvents *events, guint session, const MpFinding *finding);
 
+/* Also hand every event to @tap (before it is written), e.g. --capture. */
+typedef void (*MpEventsTap)(JsonObject *obj, void *opaque);
+void mp_events_set_tap(MpEvents *events, MpEventsTap tap, void *opaque);
+
 G_END_DECLS
 
 #endif

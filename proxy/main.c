@@ -20,6 +20,8 @@
 #include "offline.h"
 #include "proxy.h"
 #include "qmp.h"
+#include "tls.h"
+#include "replay.h"
 
 static int run_probe(int argc, char **argv)
 {
@@ -77,6 +79,74 @@ static int run_probe(int argc, char **argv)
     return 0;
 }
 
+static bool parse_yes_no(const char *option, const char *value, bool *out)
+{
+    if (!value) {
+        return true;
+    }
+    if (g_ascii_strcasecmp(value, "yes") == 0 || g_ascii_strcasecmp(value, "on") == 0) {
+        *out = true;
+    } else if (g_ascii_strcasecmp(value, "no") == 0 || g_ascii_strcasecmp(value, "off") == 0) {
+        *out = false;
+    } else {
+        fprintf(stderr, "migproxy: %s takes yes or no, not '%s'\n", option, value);
+        return false;
+    }
+    return true;
+}
+
+/* The TLS options, checked against each other and the routes. */
+static bool parse_tls(const char *mode, const char *dir, const char *hostname,
+                      const char *verify_src, const char *verify_dst, char **connect_to,
+                      MpTlsConfig *cfg)
+{
+    if (!mode || strcmp(mode, "off") == 0) {
+        cfg->mode = dir ? MP_TLS_TERMINATE : MP_TLS_OFF;
+    } else if (strcmp(mode, "terminate") == 0) {
+        cfg->mode = MP_TLS_TERMINATE;
+    } else if (strcmp(mode, "passthrough") == 0) {
+        cfg->mode = MP_TLS_PASSTHROUGH;
+    } else {
+        fprintf(stderr, "migproxy: --tls takes off, terminate or passthrough, not '%s'\n", mode);
+        return false;
+    }
+    if (mode && strcmp(mode, "off") == 0 && dir) {
+        fprintf(stderr, "migproxy: --tls off with --tls-creds-dir\n");
+        return false;
+    }
+    if ((cfg->mode == MP_TLS_TERMINATE) != (dir != NULL)) {
+        fprintf(stderr, "migproxy: %s\n", dir ? "--tls passthrough never uses --tls-creds-dir"
+                                              : "--tls terminate needs --tls-creds-dir");
+        return false;
+    }
+    if (!parse_yes_no("--tls-verify-source", verify_src, &cfg->verify_source) ||
+        !parse_yes_no("--tls-verify-destination", verify_dst, &cfg->verify_destination)) {
+        return false;
+    }
+    if (cfg->mode != MP_TLS_TERMINATE && (hostname || verify_src || verify_dst)) {
+        fprintf(stderr, "migproxy: --tls-hostname and --tls-verify-* need --tls-creds-dir\n");
+        return false;
+    }
+    for (guint i = 0; cfg->mode == MP_TLS_TERMINATE && !hostname && connect_to && connect_to[i];
+         i++) {
+        g_autofree char *host = mp_tls_uri_host(connect_to[i]);
+
+        if (!host) {
+            fprintf(stderr, "migproxy: --connect %s has no host name to verify: give "
+                    "--tls-hostname\n", connect_to[i]);
+            return false;
+        }
+    }
+    cfg->creds_dir = (char *)dir;
+    cfg->hostname = (char *)hostname;
+    return true;
+}
+
+static void capture_tap(JsonObject *obj, void *opaque)
+{
+    mp_capture_proxy_event(opaque, obj);
+}
+
 static gboolean on_signal(gpointer data)
 {
     g_main_loop_quit(data);
@@ -92,6 +162,11 @@ int main(int argc, char **argv)
     g_autofree char *source_qmp = NULL;
     g_autofree char *policy_file = NULL;
     g_autofree char *events_file = NULL;
+    g_autofree char *capture_file = NULL;
+    g_autofree char *capture_pages = NULL;
+    MpCapturePages pages = MP_CAPTURE_PAGES_FULL;
+    MpCapture *capture = NULL;
+    gint64 capture_max = 0;
     gboolean once = FALSE, dry_run = FALSE, checksum = FALSE, hold = FALSE;
     gint settle_ms = 50;
     gint prefix_timeout = 10;
@@ -103,6 +178,8 @@ int main(int argc, char **argv)
     g_autofree char *user = NULL;
     MpLimits limits;
     gint max_sessions, max_channels, max_pending, max_prefix, max_held;
+    g_autofree char *tls_mode = NULL, *tls_dir = NULL, *tls_hostname = NULL;
+    g_autofree char *tls_verify_src = NULL, *tls_verify_dst = NULL;
     GOptionEntry entries[] = {
         { "listen", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &listen,
           "where the source migrates to (tcp:HOST:PORT or unix:PATH); repeatable, "
@@ -127,6 +204,12 @@ int main(int argc, char **argv)
           "sha256 of each direction of each connection in the end event", NULL },
         { "hold-device-state", 0, 0, G_OPTION_ARG_NONE, &hold,
           "hold the device state from the switchover to EOF until it is checked", NULL },
+        { "capture", 0, 0, G_OPTION_ARG_FILENAME, &capture_file,
+          "record every connection, chunk and event in FILE (see capture/CAPTURE.md)", "FILE" },
+        { "capture-pages", 0, 0, G_OPTION_ARG_STRING, &capture_pages,
+          "page payloads in the capture: full (default), hash or none", "MODE" },
+        { "capture-max-size", 0, 0, G_OPTION_ARG_INT64, &capture_max,
+          "start a new capture file past this many bytes, the last one kept as FILE.1", "BYTES" },
         { "prefix-timeout", 0, 0, G_OPTION_ARG_INT, &prefix_timeout,
           "seconds for a connection's first bytes and a migration's prefix (default 10, 0: none)",
           "S" },
@@ -164,6 +247,18 @@ int main(int argc, char **argv)
           "held bytes of another connection before the verdict (default 8 MiB)", "BYTES" },
         { "settle-ms", 0, 0, G_OPTION_ARG_INT, &settle_ms,
           "wait this long after the prefix for the source's other channels (default 50)", "MS" },
+        { "tls", 0, 0, G_OPTION_ARG_STRING, &tls_mode,
+          "off (default), terminate (needs --tls-creds-dir) or passthrough (forward TLS "
+          "unchecked)", "MODE" },
+        { "tls-creds-dir", 0, 0, G_OPTION_ARG_FILENAME, &tls_dir,
+          "end the source's TLS and open TLS to the destination with these credentials "
+          "(QEMU's tls-creds-x509 layout)", "DIR" },
+        { "tls-hostname", 0, 0, G_OPTION_ARG_STRING, &tls_hostname,
+          "the destination's name in its certificate (default: --connect's host)", "NAME" },
+        { "tls-verify-source", 0, 0, G_OPTION_ARG_STRING, &tls_verify_src,
+          "require and check the source's client certificate (default yes)", "yes|no" },
+        { "tls-verify-destination", 0, 0, G_OPTION_ARG_STRING, &tls_verify_dst,
+          "check the destination's certificate (default yes)", "yes|no" },
         { NULL, 0, 0, 0, NULL, NULL, NULL },
     };
     g_autoptr(GOptionContext) ctx = NULL;
@@ -172,6 +267,8 @@ int main(int argc, char **argv)
     g_autoptr(GMainLoop) loop = NULL;
     MpEvents *events;
     MpProxy *proxy;
+    MpTls *tls = NULL;
+    MpTlsConfig tls_cfg = { .verify_source = true, .verify_destination = true };
     MpProxyConfig config = { 0 };
     MpAccess *access;
     int unix_mode = -1;
@@ -194,12 +291,17 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "check") == 0) {
         return mp_offline_check(argc - 1, argv + 1);
     }
+    if (argc > 1 && strcmp(argv[1], "replay") == 0) {
+        return mp_replay_main(argc - 1, argv + 1);
+    }
     ctx = g_option_context_new("- gate QEMU live migrations between two VMMs");
     g_option_context_set_description(ctx,
         "Also: migproxy probe --qmp ADDR [--output FILE] [--sections-from STREAM\n"
         "      [--dest-vmstate DUMP.json]]   write a destination profile\n"
         "      migproxy diff [--json] A B   compare two streams or profiles\n"
-        "      migproxy check FILE --dest-qmp ADDR|--dest-profile FILE   can FILE be restored there\n");
+        "      migproxy check FILE --dest-qmp ADDR|--dest-profile FILE   can FILE be restored there\n"
+        "      migproxy replay CAPTURE --connect ADDR [--pace captured|fast]   send a "
+        "captured migration again\n");
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         fprintf(stderr, "migproxy: %s\n", error->message);
@@ -211,11 +313,24 @@ int main(int argc, char **argv)
         (dest_profile && g_strv_length(dest_profile) != n_routes) ||
         (dest_qmp && dest_profile) || settle_ms < 0 || prefix_timeout < 0 || stall_timeout < 0 ||
         end_timeout < 0 || tcp_timeout < 0 || link_down_ms < 0 || max_sessions < 0 ||
-        max_channels < 0 || max_pending < 0 || max_prefix < 64 || max_held < 64) {
+        max_channels < 0 || max_pending < 0 || max_prefix < 64 || max_held < 64 ||
+        (capture_pages && (!capture_file || !mp_capture_pages_parse(capture_pages, &pages))) ||
+        capture_max < 0 || (capture_max && (!capture_file || capture_max < 65536))) {
         fprintf(stderr, "usage: migproxy --listen ADDR --connect ADDR [--dest-qmp ADDR | "
                 "--dest-profile FILE] [--source-qmp ADDR] [--policy FILE] [--events FILE|-] "
-                "[--once] [--dry-run]\n(--listen, --connect and --dest-* pair up in order)\n");
+                "[--once] [--dry-run] [--capture FILE [--capture-pages full|hash|none]]\n(--listen, --connect and --dest-* pair up in order)\n");
         return 2;
+    }
+    if (!parse_tls(tls_mode, tls_dir, tls_hostname, tls_verify_src, tls_verify_dst,
+                   connect_to, &tls_cfg)) {
+        return 2;
+    }
+    if (tls_cfg.mode != MP_TLS_OFF) {
+        tls = mp_tls_new(&tls_cfg, &error);
+        if (!tls) {
+            fprintf(stderr, "migproxy: %s\n", error->message);
+            return 2;
+        }
     }
     if (policy_file) {
         policy = mp_policy_load_file(policy_file, &error);
@@ -251,7 +366,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "migproxy: %s\n", error->message);
         return 2;
     }
+    if (capture_file) {
+        capture = mp_capture_open(capture_file, pages, (guint64)capture_max, &error);
+        if (!capture) {
+            fprintf(stderr, "migproxy: %s\n", error->message);
+            return 2;
+        }
+        mp_events_set_tap(events, capture_tap, capture);
+    }
     loop = g_main_loop_new(NULL, FALSE);
+    config.capture = capture;
     config.events = events;
     config.policy = policy;
     config.once = once;
@@ -266,6 +390,7 @@ int main(int argc, char **argv)
     config.link_down_ms = (guint)link_down_ms;
     config.access = access;
     config.limits = limits;
+    config.tls = tls;
     proxy = mp_proxy_new(&config, loop);
     for (guint i = 0; i < n_routes; i++) {
         MpRouteConfig route = {
@@ -305,7 +430,14 @@ int main(int argc, char **argv)
 
             json_object_set_string_member(o, "listen", real);
             json_object_set_string_member(o, "connect", connect_to[i]);
+            json_object_set_string_member(o, "tls", tls_cfg.mode == MP_TLS_TERMINATE ? "terminate" :
+                                          tls_cfg.mode == MP_TLS_PASSTHROUGH ? "passthrough" : "off");
             mp_events_emit(events, o, human);
+            if (tls_cfg.mode == MP_TLS_PASSTHROUGH) {
+                mp_events_emit(events, mp_events_begin("warning", 0),
+                               "TLS pass-through: migrations are forwarded encrypted; NOTHING in "
+                               "them can be checked (connections, bytes and timings are logged)");
+            }
         }
     }
     /* every socket is bound: root is no longer needed */
@@ -318,7 +450,9 @@ int main(int argc, char **argv)
     g_main_loop_run(loop);
     status = mp_proxy_exit_status(proxy);
     mp_proxy_free(proxy);
+    mp_tls_free(tls);
     mp_events_free(events);
     mp_access_free(access);
+    mp_capture_close(capture);
     return status < 0 ? 0 : status;
 }

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "convergence.h"
 #include "decoder.h"
 #include "devgate.h"
@@ -29,6 +30,7 @@ typedef enum {
     CH_MAIN,
     CH_MULTIFD,
     CH_PREEMPT,
+    CH_OPAQUE,                  /* TLS pass-through: not decoded */
 } ChannelKind;
 
 static const char *channel_kind_name(ChannelKind k)
@@ -37,6 +39,7 @@ static const char *channel_kind_name(ChannelKind k)
     case CH_MAIN: return "main";
     case CH_MULTIFD: return "multifd";
     case CH_PREEMPT: return "preempt";
+    case CH_OPAQUE: return "tls";
     case CH_UNKNOWN: break;
     }
     return "unknown";
@@ -67,6 +70,7 @@ typedef struct {
     bool dec_failed;
     uint64_t bytes;             /* written to the other end */
     GChecksum *sum;
+    MpCaptureLeg *cap;          /* --capture, or NULL */
 } Leg;
 
 struct Channel {
@@ -80,6 +84,7 @@ struct Channel {
     ChannelKind wanted;         /* parked: what its first bytes say */
     bool parked;
     GSocketConnection *src, *dst;
+    GIOStream *src_io, *dst_io; /* the TLS ended at the proxy, or NULL */
     Leg up, down;
     bool closed;
     bool connecting;
@@ -188,6 +193,7 @@ static void session_watch_stall(Session *s);
 static const char *session_phase(const Session *s);
 static uint64_t session_source_offset(const Session *s);
 static void on_src_error(gpointer data);
+static void session_reject(Session *s);
 
 /* ------------------------------------------------------------------ */
 /* sessions */
@@ -233,7 +239,10 @@ static void channel_free(Channel *ch)
         if (l->sum) {
             g_checksum_free(l->sum);
         }
+        mp_capture_leg_free(l->cap);
     }
+    g_clear_object(&ch->src_io);
+    g_clear_object(&ch->dst_io);
     g_clear_object(&ch->src);
     g_clear_object(&ch->dst);
     g_free(ch);
@@ -501,6 +510,7 @@ static void on_main_event(const MigEvent *ev, void *opaque)
     Session *s = ch->s;
     MpFacts *f = s->src;
 
+    mp_capture_event(ch->up.cap, ev);
     watch_convergence(s, 0, ev);
 
     if (!s->prefix_done && !ev->certain) {
@@ -610,6 +620,7 @@ static void on_rp_event(const MigEvent *ev, void *opaque)
 {
     Channel *ch = opaque;
 
+    mp_capture_event(ch->down.cap, ev);
     if (ev->type == MIG_EV_RP_MESSAGE && (ev->u.rp.type == MIG_RP_MSG_RECV_BITMAP ||
                                           ev->u.rp.type == MIG_RP_MSG_RESUME_ACK)) {
         recovery_event(ch->s, "destination", ev->u.rp.type == MIG_RP_MSG_RECV_BITMAP ?
@@ -631,6 +642,7 @@ static void on_other_event(const MigEvent *ev, void *opaque)
 {
     Channel *ch = opaque;
 
+    mp_capture_event(ch->up.cap, ev);
     if (ch->kind == CH_MULTIFD && ch->s) {
         watch_convergence(ch->s, ch->index + 1, ev);
     }
@@ -639,6 +651,11 @@ static void on_other_event(const MigEvent *ev, void *opaque)
 static MigDecoder *new_decoder(Channel *ch, bool up)
 {
     MigDecoderConfig cfg = { .target_page_size = 4096 };
+    MpCapture *cap = ch->s->proxy->cfg.capture;
+
+    if (cap && mp_capture_pages(cap) != MP_CAPTURE_PAGES_FULL) {
+        cfg.flags |= MIG_DECODER_PAGE_EVENTS;   /* their payloads are left out */
+    }
 
     if (!up) {
         if (ch->kind != CH_MAIN) {
@@ -667,6 +684,8 @@ static MigDecoder *new_decoder(Channel *ch, bool up)
     case CH_MULTIFD:
         cfg.channel = MIG_CHANNEL_MULTIFD;
         return mig_decoder_new(&cfg, on_other_event, ch);
+    case CH_OPAQUE:
+        return NULL;
     case CH_PREEMPT:
     case CH_UNKNOWN:
         break;
@@ -866,6 +885,7 @@ static void leg_write(Leg *l, guint8 *data, gsize n)
 
 static void classify(Channel *ch, const guint8 *data, gsize n);
 static void route_adopt_parked(Route *route);
+static void route_refuse(Route *route, MpTlsFailure *failure);
 
 static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
 {
@@ -892,6 +912,9 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
         if (n <= 0) {
             /* closed (or cancelled at exit) before saying anything */
             g_ptr_array_remove(route->unclassified, ch);
+            if (n == 0 && ch->src_io && !ch->silent_closed) {
+                route_refuse(route, mp_tls_refused_failure(route->proxy->cfg.tls));
+            }
             channel_free(ch);
             if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
                 route_adopt_parked(route);
@@ -919,6 +942,9 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
         session_unref(s);
         return;
     }
+    if (n <= 0) {
+        mp_capture_leg_end(l->cap);
+    }
     if (n == 0) {
         bool truncated;
 
@@ -943,6 +969,7 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
         s->last_progress_us = g_get_monotonic_time();
         leg_feed(l, buf, (gsize)n);
         kept = devgate_apply(s, l, buf, (gsize)n);
+        mp_capture_chunk(l->cap, buf, (gsize)n);
         if (s->cut) {
             l->free_bufs[l->n_free++] = buf;
             session_abort(s, "proxy", s->cut_reason);
@@ -1142,6 +1169,12 @@ static void attach(Session *s, Channel *ch, ChannelKind kind)
     ch->kind = kind;
     ch->index = s->channels->len;
     g_ptr_array_add(s->channels, ch);
+    if (s->proxy->cfg.capture) {
+        ch->up.cap = mp_capture_leg_new(s->proxy->cfg.capture, s->id, ch->index, true);
+        ch->down.cap = mp_capture_leg_new(s->proxy->cfg.capture, s->id, ch->index, false);
+        mp_capture_connection(s->proxy->cfg.capture, s->id, ch->index, channel_kind_name(kind),
+                              ch->src);
+    }
     ch->up.dec = new_decoder(ch, true);
     ch->src_watch = mp_liveness_watch(ch->src, on_src_error, ch);
 }
@@ -1158,6 +1191,7 @@ static void channel_start(Session *s, Channel *ch)
     }
     if (ch->up.held->len) {
         leg_feed(&ch->up, ch->up.held->data, ch->up.held->len);
+        mp_capture_chunk(ch->up.cap, ch->up.held->data, ch->up.held->len);
     }
     if (ch->kind == CH_MAIN && s->prefix_done && !s->gate_started) {
         session_gate(s);
@@ -1415,6 +1449,96 @@ static Session *route_paused_session(Route *route)
     return NULL;
 }
 
+/*
+ * A connection refused before it could be classified (a TLS failure): say
+ * why, as a finding of no session.  With --once that was the migration.
+ */
+static void route_refuse(Route *route, MpTlsFailure *failure)
+{
+    MpProxy *p = route->proxy;
+    MpReport *r = mp_policy_new_report(p->cfg.policy);
+
+    mp_events_finding(p->cfg.events, 0, mp_tls_add_finding(failure, r));
+    mp_report_free(r);
+    mp_tls_failure_free(failure);
+    if (p->cfg.once && !p->once_taken && p->exit_status < 0) {
+        p->exit_status = 1;
+        g_main_loop_quit(p->loop);
+    }
+}
+
+/*
+ * TLS pass-through: the bytes cannot be read, so there is no gate; every
+ * connection is forwarded in arrival order (QEMU 7.2's destination tells
+ * TLS channels apart by that order alone) and joins the route's live
+ * pass-through session, or starts one.
+ */
+static void classify_opaque(Channel *ch, const guint8 *data, gsize n)
+{
+    Route *route = ch->route;
+    MpProxy *p = route->proxy;
+    Session *s = NULL;
+    MpFinding *f;
+    JsonObject *o;
+
+    if (!mp_tls_is_record(data, n)) {
+        route_refuse(route, mp_tls_plain_failure(data, n));
+        channel_free(ch);
+        return;
+    }
+    for (guint i = 0; i < route->sessions->len; i++) {
+        Session *live = g_ptr_array_index(route->sessions, i);
+
+        if (!live->finished) {
+            s = live;
+        }
+    }
+    if (s) {
+        join(s, ch, CH_OPAQUE);
+        return;
+    }
+    if (p->cfg.once && p->once_taken) {
+        channel_free(ch);
+        return;
+    }
+    s = start_session(route, ch);
+    ch->kind = CH_OPAQUE;
+    g_clear_pointer(&ch->up.dec, mig_decoder_free);
+    /* forwarded without decoding: the outcome rests on clean closes (and --dest-qmp) */
+    s->late_undecodable = true;
+    s->gate_started = s->decided = s->prefix_done = true;
+    s->report = mp_policy_new_report(p->cfg.policy);
+    {
+        MpTlsFailure *notice = mp_tls_passthrough_notice();
+
+        f = mp_tls_add_finding(notice, s->report);
+        mp_tls_failure_free(notice);
+    }
+    mp_events_finding(p->cfg.events, s->id, f);
+    o = mp_events_begin("verdict", s->id);
+    /* as in plain text, the verdict is the gate's; a dry run still closes the source */
+    json_object_set_string_member(o, "verdict", "accept");
+    json_object_set_boolean_member(o, "destination_contacted", false);
+    json_object_set_boolean_member(o, "dry_run", p->cfg.dry_run);
+    json_object_set_int_member(o, "errors", 0);
+    json_object_set_int_member(o, "warnings", 1);
+    json_object_set_boolean_member(o, "unchecked", true);
+    {
+        g_autofree char *human = g_strdup_printf(
+            "session %u: TLS pass-through, forwarded unchecked%s", s->id,
+            p->cfg.dry_run ? "; dry run: closing the source" : "");
+
+        mp_events_emit(p->cfg.events, o, human);
+    }
+    if (p->cfg.dry_run) {
+        session_reject(s);
+        channel_start(s, ch);
+        return;
+    }
+    s->state = S_CONNECTING;
+    channel_start(s, ch);
+}
+
 static void classify(Channel *ch, const guint8 *data, gsize n)
 {
     Route *route = ch->route;
@@ -1423,6 +1547,11 @@ static void classify(Channel *ch, const guint8 *data, gsize n)
 
     g_ptr_array_remove(route->unclassified, ch);
     g_byte_array_append(ch->up.held, data, (guint)n);
+    if (mp_tls_mode(proxy->cfg.tls) == MP_TLS_PASSTHROUGH) {
+        classify_opaque(ch, data, n);
+        route_adopt_parked(route);
+        return;
+    }
     /* QEMU writes the 4-byte magic in one go; a shorter first read is rare */
     if (n >= 4) {
         memcpy(&magic, data, 4);
@@ -1471,6 +1600,39 @@ static void leg_no_delay(GSocketConnection *conn)
     }
 }
 
+/* The source's end of @ch carries plain text from now on: classify it. */
+static void channel_source_ready(Channel *ch, GIOStream *io)
+{
+    ch->up.in = g_io_stream_get_input_stream(io);
+    ch->down.out = g_io_stream_get_output_stream(io);
+    leg_pump(&ch->up);
+}
+
+/*
+ * The source's TLS handshake on @ch is over.  Till then the channel was
+ * unclassified and silent, which holds later multifd channels back as it
+ * does for a plain main channel that has not spoken yet.
+ */
+static void on_source_tls(GIOStream *io, MpTlsFailure *failure, gpointer data)
+{
+    Channel *ch = data;
+    Route *route = ch->route;
+
+    if (!io) {
+        g_ptr_array_remove(route->unclassified, ch);
+        if (failure && !ch->silent_closed) {
+            route_refuse(route, failure);
+        } else {
+            mp_tls_failure_free(failure);
+        }
+        channel_free(ch);
+        route_adopt_parked(route);
+        return;
+    }
+    ch->src_io = io;
+    channel_source_ready(ch, io);
+}
+
 static void on_accept(GObject *obj, GAsyncResult *res, gpointer data)
 {
     Route *route = data;
@@ -1506,9 +1668,12 @@ static void on_accept(GObject *obj, GAsyncResult *res, gpointer data)
     ch->src_ifindex = mp_liveness_ifindex(conn);
     leg_init(&ch->up, ch, true, route->proxy->cfg.checksum);
     leg_init(&ch->down, ch, false, route->proxy->cfg.checksum);
-    ch->up.in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
-    ch->down.out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
-    leg_pump(&ch->up);
+    if (mp_tls_mode(route->proxy->cfg.tls) == MP_TLS_TERMINATE) {
+        /* unclassified only once the handshake is done: its plain text decides */
+        mp_tls_accept_async(route->proxy->cfg.tls, conn, route->cancel, on_source_tls, ch);
+        return;
+    }
+    channel_source_ready(ch, G_IO_STREAM(conn));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1760,7 +1925,7 @@ static void adopt_silent(Session *s)
         Channel *ch = g_ptr_array_index(route->unclassified, i);
 
         if (ch->seq > s->main_seq && session_before(route, ch->seq) == s &&
-            !proxy_channels_full(s)) {
+            !proxy_channels_full(s) && ch->up.in /* not still in its TLS handshake */) {
             g_ptr_array_remove_index(route->unclassified, i);
             join(s, ch, CH_PREEMPT);
         } else {
@@ -1850,6 +2015,50 @@ static void session_decide(Session *s)
 /* ------------------------------------------------------------------ */
 /* the destination side */
 
+/* The destination's end of @ch is ready: forward. */
+static void channel_destination_ready(Channel *ch, GIOStream *io)
+{
+    Session *s = ch->s;
+
+    ch->up.out = g_io_stream_get_output_stream(io);
+    ch->down.in = g_io_stream_get_input_stream(io);
+    ch->down.dec = new_decoder(ch, false);
+    if (ch->kind == CH_MAIN) {
+        s->state = S_FORWARDING;
+    }
+    leg_pump(&ch->up);
+    leg_pump(&ch->down);
+    connect_next(s);
+    session_check_done(s);
+}
+
+static void on_destination_tls(GIOStream *io, MpTlsFailure *failure, gpointer data)
+{
+    Channel *ch = data;
+    Session *s = ch->s;
+
+    ch->connecting = false;
+    if (!io) {
+        if (failure && !s->finished) {
+            MpFinding *f;
+
+            if (!s->report) {
+                s->report = mp_policy_new_report(s->proxy->cfg.policy);
+            }
+            f = mp_tls_add_finding(failure, s->report);
+            mp_events_finding(s->proxy->cfg.events, s->id, f);
+            session_abort(s, "destination", failure->message);
+        }
+        mp_tls_failure_free(failure);
+    } else if (s->finished || ch->closed) {
+        g_object_unref(io);
+    } else {
+        ch->dst_io = io;
+        channel_destination_ready(ch, io);
+    }
+    session_unref(s);
+}
+
 static void on_connected(GObject *obj, GAsyncResult *res, gpointer data)
 {
     Channel *ch = data;
@@ -1884,6 +2093,7 @@ static void on_connected(GObject *obj, GAsyncResult *res, gpointer data)
         return;
     }
     ch->dst = conn;
+    mp_capture_destination(s->proxy->cfg.capture, s->id, ch->index, conn);
     leg_no_delay(conn);
     mp_liveness_tune(conn, s->proxy->cfg.tcp_timeout_s);
     ch->dst_ifindex = mp_liveness_ifindex(conn);
@@ -1896,16 +2106,14 @@ static void on_connected(GObject *obj, GAsyncResult *res, gpointer data)
     g_socket_set_timeout(g_socket_connection_get_socket(conn), 0);
     /* after the timeout is gone: a GSocket source would inherit it */
     ch->dst_watch = mp_liveness_watch(conn, on_dst_error, ch);
-    ch->up.out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
-    ch->down.in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
-    ch->down.dec = new_decoder(ch, false);
-    if (ch->kind == CH_MAIN) {
-        s->state = S_FORWARDING;
+    if (mp_tls_mode(s->proxy->cfg.tls) == MP_TLS_TERMINATE) {
+        g_autofree char *host = mp_tls_uri_host(s->route->cfg.connect);
+
+        ch->connecting = true;  /* the next channel waits for this handshake */
+        mp_tls_connect_async(s->proxy->cfg.tls, conn, host, s->cancel, on_destination_tls, ch);
+        return;                 /* the session reference goes on with it */
     }
-    leg_pump(&ch->up);
-    leg_pump(&ch->down);
-    connect_next(s);
-    session_check_done(s);
+    channel_destination_ready(ch, G_IO_STREAM(conn));
     session_unref(s);
 }
 
@@ -2299,6 +2507,7 @@ static void add_channel_summaries(Session *s, JsonObject *o, uint64_t *to_dst, u
             json_object_set_string_member(c, "sha256_to_source",
                                           g_checksum_get_string(ch->down.sum));
         }
+        mp_tls_describe_channel(c, ch->src_io, ch->dst_io);
         if (ch->up.dec) {
             json_object_set_int_member(c, "bytes_from_source",
                                        (gint64)mig_decoder_stats(ch->up.dec)->bytes);
@@ -2343,6 +2552,12 @@ static void session_end(Session *s, const char *outcome, const char *dest_status
     }
     if (s->rp_shut) {
         json_object_set_int_member(o, "return_path_shut", s->rp_shut_value);
+    }
+    if (p->cfg.capture) {
+        /* records the disk could not keep up with, since the daemon started */
+        json_object_set_int_member(o, "capture_dropped",
+                                   (gint64)mp_capture_dropped(p->cfg.capture));
+        mp_capture_tcp_summary(p->cfg.capture, s->id, o);
     }
     if (dest_status) {
         json_object_set_string_member(o, "destination_status", dest_status);
@@ -2394,6 +2609,18 @@ static void add_failure_finding(Session *s, const char *dest_error)
     mp_events_finding(s->proxy->cfg.events, s->id, f);
 }
 
+/* The destination shook hands on the main channel and never began to load. */
+static void session_tls_refused(Session *s)
+{
+    MpTlsFailure *failure = mp_tls_destination_refused_failure(s->proxy->cfg.tls);
+
+    if (!s->report) {
+        s->report = mp_policy_new_report(s->proxy->cfg.policy);
+    }
+    mp_events_finding(s->proxy->cfg.events, s->id, mp_tls_add_finding(failure, s->report));
+    mp_tls_failure_free(failure);
+}
+
 static void on_outcome(GObject *obj, GAsyncResult *res, gpointer data)
 {
     Session *s = data;
@@ -2410,6 +2637,10 @@ static void on_outcome(GObject *obj, GAsyncResult *res, gpointer data)
                               j->status ? j->status :
                               j->qmp_error ? "the destination QEMU is gone (its QMP does not answer)"
                                            : NULL);
+        if (j->status && strcmp(j->status, "none") == 0 &&
+            ((Channel *)g_ptr_array_index(s->channels, 0))->dst_io) {
+            session_tls_refused(s);
+        }
         add_failure_finding(s, dest_error);
     }
     session_end(s, outcome, j->status, dest_error);

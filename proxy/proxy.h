@@ -25,9 +25,11 @@
 
 #include <gio/gio.h>
 #include "access.h"
+#include "capture.h"
 #include "check.h"
 #include "events.h"
 #include "facts.h"
+#include "tls.h"
 
 G_BEGIN_DECLS
 
@@ -55,6 +57,7 @@ typedef struct {
     bool once;
     bool checksum;              /* sha256 per direction in the end event */
     bool hold_device_state;     /* hold the device state until checked (devgate.h) */
+    MpCapture *capture;         /* --capture, or NULL; not owned */
     guint settle_ms;            /* wait for late channels before judging */
     guint prefix_timeout_s;     /* a connection's first bytes and a session's
                                  * prefix must come within this (0: never) */
@@ -67,6 +70,7 @@ typedef struct {
                                  * ends its sessions (0: links not watched) */
     const MpAccess *access;     /* not owned; NULL: every peer */
     MpLimits limits;            /* zero byte limits: the MP_LIMIT_* defaults */
+    MpTls *tls;                 /* not owned; NULL: plain text on both legs */
 } MpProxyConfig;
 
 typedef struct MpProxy MpProxy;

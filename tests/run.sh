@@ -19,7 +19,8 @@ fuzz_seconds=${FUZZ_SECONDS:-30}
 packages=(build-essential meson ninja-build pkg-config libglib2.0-dev
           libjson-glib-dev clang libclang-rt-14-dev qemu-system-x86
           qemu-system-arm qemu-system-misc python3 jq xz-utils socat
-          libnl-3-dev libnl-route-3-dev iproute2)
+          libnl-3-dev libnl-route-3-dev iproute2 glib-networking gnutls-bin
+          protobuf-c-compiler libprotobuf-c-dev librsvg2-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -80,7 +81,7 @@ if [ "$fuzz_seconds" -gt 0 ]; then
      CC=clang meson setup build-fuzz -Dfuzzing=true \
        -Db_sanitize=address,undefined -Db_lundef=false >build-fuzz.setup.log 2>&1; then
     ninja -C build-fuzz >build-fuzz.build.log 2>&1 || { tail -30 build-fuzz.build.log; failed=$((failed + 1)); }
-    for h in main return-path multifd preempt vmstate dump-vmstate profile policy diff; do
+    for h in main return-path multifd preempt vmstate dump-vmstate profile policy diff capture; do
       bin=build-fuzz/tests/fuzz/fuzz-$h
       [ -x "$bin" ] || bin=build-fuzz/tests/devices/fuzz-$h
       work=$(mktemp -d)

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <json-glib/json-glib.h>
+#include "capture-dump.h"
 #include "decoder.h"
 #include "device-log.h"
 #include "convergence.h"
@@ -810,7 +811,8 @@ static int device_modes(Summary *s, const char *path, int fd, bool devices,
 int main(int argc, char **argv)
 {
     gboolean json = FALSE, events = FALSE, devices = FALSE, compare = FALSE;
-    g_autofree char *channel = NULL, *dest_vmstate = NULL;
+    g_autofree char *channel = NULL, *dest_vmstate = NULL, *extract = NULL,
+                     *timeline = NULL;
     gint page_size = 4096, chunk = 256 * 1024;
     GOptionEntry entries[] = {
         { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "print one JSON object", NULL },
@@ -825,6 +827,10 @@ int main(int argc, char **argv)
           "print every device section field by field (from the VMDESCRIPTION)", NULL },
         { "dest-vmstate", 0, 0, G_OPTION_ARG_FILENAME, &dest_vmstate,
           "check section versions against a destination's -dump-vmstate FILE", "FILE" },
+        { "extract", 0, 0, G_OPTION_ARG_FILENAME, &extract,
+          "write each connection's bytes per direction from a full capture into DIR", "DIR" },
+        { "timeline", 0, 0, G_OPTION_ARG_FILENAME, &timeline,
+          "draw a capture's first migration as an SVG picture in FILE", "FILE" },
         { "compare-devices", 0, 0, G_OPTION_ARG_NONE, &compare,
           "compare the sections of SRC with those of DST (two stream files)", NULL },
         { NULL, 0, 0, 0, NULL, NULL, NULL }
@@ -848,7 +854,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "migdump: %s\nusage: migdump [--json|--events] [--channel KIND] FILE|-\n"
                 "       migdump --devices [--json] FILE\n"
                 "       migdump --dest-vmstate DUMP [--json] FILE\n"
-                "       migdump --compare-devices [--json] SRC DST\n",
+                "       migdump --compare-devices [--json] SRC DST\n"
+                "       migdump [--json] CAPTURE | --extract DIR CAPTURE | --timeline FILE.svg CAPTURE\n",
                 err ? err->message : "expected one FILE (two with --compare-devices), a "
                 "positive --chunk, a power-of-two --page-size, and one device mode at most, "
                 "on the main channel");
@@ -876,6 +883,10 @@ int main(int argc, char **argv)
     }
     cfg.target_page_size = (uint32_t)page_size;
     path = argv[1];
+    if (extract || timeline || capture_dump_is_capture(path)) {
+        /* a file written by migproxy --capture, recognised by its magic */
+        return capture_dump(path, json, extract, timeline);
+    }
     fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
     if (fd < 0) {
         fprintf(stderr, "migdump: %s: %s\n", path, g_strerror(errno));

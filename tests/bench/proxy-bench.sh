@@ -7,11 +7,13 @@
 #     downtime from the source's query-migrate (aim: proxy <= 1.05 x direct);
 #  B. raw forwarding of a multi-GiB migration stream (a real one, written by
 #     QEMU to a file) from a sender to a sink, through socat and through
-#     migproxy between the same ends (aim: migproxy at least as fast).
+#     migproxy between the same ends (aim: migproxy at least as fast);
+#     with CAPTURE="hash full" also through migproxy --capture with those
+#     page modes (aims: <= 1.05 x migproxy for hash/none, 1.15 x for full).
 #
 # Usage: MIGPROXY=build/proxy/migproxy tests/bench/proxy-bench.sh
 # Environment: ROUNDS (3), RAM (1G: part A's guest), STREAM_RAM (3G: the
-# guest whose stream part B forwards), PARTS ("A B").
+# guest whose stream part B forwards), PARTS ("A B"), CAPTURE (none).
 # Not a test: it reports figures and whether the aims are met; exit 0 unless
 # something broke.
 . "$(dirname "$0")/../proxy/proxy-functions.sh"
@@ -163,13 +165,24 @@ forward_once() {
         relay=$!
         MIGTEST_PIDS+=("$relay")
     else
+        local extra=()
+        case $mode in
+            migproxy-capture-*)
+                rm -f "$TESTDIR/bench.cap"
+                extra=(--capture "$TESTDIR/bench.cap" --capture-pages "${mode#migproxy-capture-}") ;;
+        esac
         proxy_start "proxy-b" --once --dest-profile "$TESTDIR/profile.json" \
-            --connect "tcp:127.0.0.1:$sink_port"
+            --connect "tcp:127.0.0.1:$sink_port" "${extra[@]}"
         relay_port=$PROXY_PORT
         relay=$PROXY_PID
         # the proxy's peak memory: bounded whatever the stream's size
+        # and its CPU time (user + system, all threads, in clock ticks; up to
+        # 0.1 s old): less at the mercy of a loaded machine than the wall clock
         ( while grep VmHWM "/proc/$relay/status" >"$TESTDIR/hwm.tmp" 2>/dev/null; do
-              mv "$TESTDIR/hwm.tmp" "$TESTDIR/hwm"; sleep 0.1
+              mv "$TESTDIR/hwm.tmp" "$TESTDIR/hwm"
+              awk '{print $14 + $15}' "/proc/$relay/stat" >"$TESTDIR/cpu.tmp" 2>/dev/null &&
+                  mv "$TESTDIR/cpu.tmp" "$TESTDIR/cpu"
+              sleep 0.1
           done ) &
     fi
     for ((n = 0; n < 50; n++)); do
@@ -190,6 +203,7 @@ forward_once() {
     t1=$(date +%s%N)
     kill -0 "$sink" 2>/dev/null && die "the sink did not finish ($mode)"
     kill_pid "$relay"
+    sleep 0.2                   # the sampler's last look
     echo $(( (t1 - t0) / 1000000 ))
 }
 
@@ -208,10 +222,11 @@ part_b() {
     cat "$TESTDIR/stream" >/dev/null         # into the page cache
     : >"$TESTDIR/b.results"
     for ((round = 1; round <= ROUNDS; round++)); do
-        for mode in socat migproxy; do
+        for mode in socat migproxy $(for c in ${CAPTURE:-}; do echo "migproxy-capture-$c"; done); do
+            : >"$TESTDIR/cpu"
             ms=$(forward_once "$mode")
-            echo "$mode $ms" >>"$TESTDIR/b.results"
-            log "B round $round $mode: $ms ms"
+            echo "$mode $ms $(cat "$TESTDIR/cpu")" >>"$TESTDIR/b.results"
+            log "B round $round $mode: $ms ms, CPU $(cat "$TESTDIR/cpu") ticks"
         done
     done
     local s p
@@ -222,6 +237,16 @@ part_b() {
     echo "   socat ${s} ms ($(awk -v b="$size" -v t="$s" 'BEGIN {printf "%.0f", b / t / 1000}') MB/s)," \
          "migproxy ${p} ms ($(awk -v b="$size" -v t="$p" 'BEGIN {printf "%.0f", b / t / 1000}') MB/s)," \
          "time ratio migproxy/socat $(ratio "$p" "$s") (aim <= 1.00)"
+    for c in ${CAPTURE:-}; do
+        local m
+        local mc pc
+        m=$(awk -v m="migproxy-capture-$c" '$1 == m {print $2}' "$TESTDIR/b.results" | median)
+        mc=$(awk -v m="migproxy-capture-$c" '$1 == m {print $3}' "$TESTDIR/b.results" | median)
+        pc=$(awk '$1 == "migproxy" {print $3}' "$TESTDIR/b.results" | median)
+        echo "   migproxy --capture-pages $c ${m} ms, time ratio against migproxy $(ratio "$m" "$p")" \
+             "(aim <= $([ "$c" = full ] && echo 1.15 || echo 1.05)); CPU ${mc} ticks against" \
+             "${pc}, ratio $(ratio "$mc" "$pc")"
+    done
 }
 
 # sourced (tests/bench/hold-bench.sh): the helpers only

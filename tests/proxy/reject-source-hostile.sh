@@ -51,6 +51,9 @@ check_eq "each got an error finding" \
 check_eq "HTTP and random bytes: not a migration, with the magic seen" \
     "$(events "$ev" '[.[] | select(.event == "finding" and .code == "stream-not-migration") | .source] | .[0:1]')" \
     '["0x47455420"]'
+check_eq "the TLS hello: named as TLS where plain text was expected, not as 'Not a migration'" \
+    "$(events "$ev" '[.[] | select(.event == "finding" and .code == "tls-unexpected") | .source]')" \
+    '["0x16030100"]'
 check_eq "the 5,000-block list is refused at the limit, with the offset" \
     "$(events "$ev" '[.[] | select(.event == "finding" and .code == "stream-undecodable") | .source]')" \
     '["offset 56285: more than 4096 RAM blocks in the list"]'

@@ -1,0 +1,760 @@
+/*
+ * capture.c - the capture writer behind migproxy --capture (capture.h).
+ * Records are packed on the main loop and handed to one writer thread
+ * through a queue bounded in bytes; a full queue drops the record and
+ * counts it, and the next record that fits is preceded by a Dropped record,
+ * so a reader knows where the gap is.
+ */
+#include "capture.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct MpCapture {
+    int fd;
+    char *path;
+    MpCapturePages pages;
+    guint64 max_size;           /* 0: no cap */
+    guint64 file_bytes;         /* written to the current file (writer thread) */
+    guint32 part;
+    GThread *thread;
+    GMutex lock;
+    GCond cond;
+    GQueue queue;               /* GBytes: framed records */
+    gsize queued;               /* bytes in the queue */
+    bool closing;
+    bool failed;                /* a write failed: everything after is dropped */
+    guint64 dropped, dropped_bytes;
+    guint64 gap, gap_bytes;     /* dropped since the last Dropped record */
+    /* main loop only */
+    GPtrArray *watches;         /* Watch *: sockets sampled for TCP_INFO */
+    GPtrArray *tcp_last;        /* Watch *: last figures, until the session ends */
+    guint tcp_timer;
+};
+
+typedef struct {
+    guint session, channel;
+    const char *side;           /* "source", "destination" */
+    GSocket *sock;              /* NULL once closed (in tcp_last) */
+    guint samples;
+    guint32 rtt_max_us, rtt_us, total_retrans;
+    guint64 busy_us, rwnd_limited_us, sndbuf_limited_us;
+} Watch;
+
+typedef struct {
+    guint64 start, end;         /* stream offsets of a page payload */
+} Hole;
+
+struct MpCaptureLeg {
+    MpCapture *cap;
+    guint session, channel;
+    bool up;
+    guint64 offset;             /* stream offset of the next byte read */
+    GArray *holes;              /* Hole, stream order, not yet recorded */
+};
+
+static guint64 now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (guint64)ts.tv_sec * 1000000000u + (guint64)ts.tv_nsec;
+}
+
+bool mp_capture_pages_parse(const char *text, MpCapturePages *out)
+{
+    static const char *const names[] = { "full", "hash", "none" };
+
+    for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+        if (strcmp(text, names[i]) == 0) {
+            *out = (MpCapturePages)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static GBytes *pack(const Migcap__Record *rec)
+{
+    size_t n = migcap__record__get_packed_size(rec);
+    guint8 *buf;
+    guint32 be;
+
+    if (n > MP_CAPTURE_LIMIT_RECORD) {
+        return NULL;
+    }
+    buf = g_malloc(MP_CAPTURE_FRAME_LEN + n);
+    be = GUINT32_TO_BE((guint32)n);
+    memcpy(buf, &be, 4);
+    migcap__record__pack(rec, buf + MP_CAPTURE_FRAME_LEN);
+    return g_bytes_new_take(buf, MP_CAPTURE_FRAME_LEN + n);
+}
+
+/* Queue @rec (timestamped now) unless the queue is full; never waits. */
+static void push(MpCapture *cap, Migcap__Record *rec)
+{
+    GBytes *frame, *gap_frame = NULL;
+    gsize len;
+
+    rec->has_t_ns = true;
+    rec->t_ns = now_ns();
+    frame = pack(rec);
+    len = frame ? g_bytes_get_size(frame) : 0;
+    g_mutex_lock(&cap->lock);
+    if (!frame || cap->failed || cap->closing || cap->queued + len > MP_CAPTURE_QUEUE_LIMIT) {
+        cap->dropped++;
+        cap->gap++;
+        cap->dropped_bytes += len;
+        cap->gap_bytes += len;
+        g_mutex_unlock(&cap->lock);
+        if (frame) {
+            g_bytes_unref(frame);
+        }
+        return;
+    }
+    if (cap->gap) {
+        Migcap__Record r = MIGCAP__RECORD__INIT;
+        Migcap__Dropped d = MIGCAP__DROPPED__INIT;
+
+        d.has_records = d.has_bytes = true;
+        d.records = cap->gap;
+        d.bytes = cap->gap_bytes;
+        r.body_case = MIGCAP__RECORD__BODY_DROPPED;
+        r.dropped = &d;
+        r.has_t_ns = true;
+        r.t_ns = rec->t_ns;
+        gap_frame = pack(&r);
+        cap->gap = cap->gap_bytes = 0;
+        /* small, and it must not be lost: allowed over the limit */
+        cap->queued += g_bytes_get_size(gap_frame);
+        g_queue_push_tail(&cap->queue, gap_frame);
+    }
+    cap->queued += len;
+    g_queue_push_tail(&cap->queue, frame);
+    g_cond_signal(&cap->cond);
+    g_mutex_unlock(&cap->lock);
+}
+
+/* The header and the FileStart record that open a file. */
+static GBytes *file_start(MpCapture *cap)
+{
+    Migcap__Record r = MIGCAP__RECORD__INIT;
+    Migcap__FileStart st = MIGCAP__FILE_START__INIT;
+    g_autofree char *tool = g_strdup_printf("migproxy %s", MP_VERSION);
+    g_autoptr(GBytes) rec = NULL;
+    GByteArray *out = g_byte_array_new();
+    guint8 header[MP_CAPTURE_HEADER_LEN];
+
+    st.has_pages = true;
+    st.pages = (Migcap__PagesMode)cap->pages;
+    st.tool = tool;
+    st.has_realtime_us = st.has_start_ns = st.has_part = true;
+    st.realtime_us = g_get_real_time();
+    st.start_ns = now_ns();
+    st.part = cap->part;
+    r.body_case = MIGCAP__RECORD__BODY_START;
+    r.start = &st;
+    r.has_t_ns = true;
+    r.t_ns = st.start_ns;
+    rec = pack(&r);
+    mp_capture_header(header);
+    g_byte_array_append(out, header, sizeof(header));
+    g_byte_array_append(out, g_bytes_get_data(rec, NULL), (guint)g_bytes_get_size(rec));
+    return g_byte_array_free_to_bytes(out);
+}
+
+static bool write_all(int fd, const guint8 *p, gsize n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            return false;
+        }
+        p += w;
+        n -= (gsize)w;
+    }
+    return true;
+}
+
+/* Writer thread: the current file is full; move it aside, start the next. */
+static bool rotate(MpCapture *cap)
+{
+    g_autofree char *old = g_strconcat(cap->path, ".1", NULL);
+    g_autoptr(GBytes) start = NULL;
+
+    close(cap->fd);
+    cap->fd = -1;
+    if (rename(cap->path, old) < 0) {
+        return false;
+    }
+    cap->fd = open(cap->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (cap->fd < 0) {
+        return false;
+    }
+    cap->part++;
+    start = file_start(cap);
+    cap->file_bytes = g_bytes_get_size(start);
+    return write_all(cap->fd, g_bytes_get_data(start, NULL), g_bytes_get_size(start));
+}
+
+static gpointer writer_thread(gpointer data)
+{
+    MpCapture *cap = data;
+
+    g_mutex_lock(&cap->lock);
+    for (;;) {
+        GBytes *frame;
+        gsize len;
+        bool ok;
+
+        while (!cap->queue.length && !cap->closing) {
+            g_cond_wait(&cap->cond, &cap->lock);
+        }
+        frame = g_queue_pop_head(&cap->queue);
+        if (!frame) {
+            break;
+        }
+        g_mutex_unlock(&cap->lock);
+        len = g_bytes_get_size(frame);
+        ok = true;
+        if (cap->max_size && cap->file_bytes + len > cap->max_size &&
+            cap->file_bytes > MP_CAPTURE_HEADER_LEN + 256) {
+            ok = rotate(cap);
+        }
+        ok = ok && write_all(cap->fd, g_bytes_get_data(frame, NULL), len);
+        cap->file_bytes += len;
+        if (!ok) {
+            g_warning("capture: write failed (%s); dropping the rest", g_strerror(errno));
+        }
+        g_bytes_unref(frame);
+        g_mutex_lock(&cap->lock);
+        cap->queued -= len;
+        if (!ok && !cap->failed) {
+            cap->failed = true;
+        }
+    }
+    g_mutex_unlock(&cap->lock);
+    return NULL;
+}
+
+MpCapture *mp_capture_open(const char *path, MpCapturePages pages, guint64 max_size,
+                           GError **error)
+{
+    MpCapture *cap;
+    g_autoptr(GBytes) start = NULL;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int err;
+
+    if (fd < 0) {
+        err = errno;
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "--capture %s: %s", path,
+                    g_strerror(err));
+        return NULL;
+    }
+    cap = g_new0(MpCapture, 1);
+    cap->fd = fd;
+    cap->path = g_strdup(path);
+    cap->pages = pages;
+    cap->max_size = max_size;
+    start = file_start(cap);
+    if (!write_all(fd, g_bytes_get_data(start, NULL), g_bytes_get_size(start))) {
+        err = errno;
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "--capture %s: %s", path,
+                    g_strerror(err));
+        close(fd);
+        g_free(cap->path);
+        g_free(cap);
+        return NULL;
+    }
+    cap->file_bytes = g_bytes_get_size(start);
+    g_mutex_init(&cap->lock);
+    g_cond_init(&cap->cond);
+    g_queue_init(&cap->queue);
+    cap->thread = g_thread_new("capture", writer_thread, cap);
+    cap->watches = g_ptr_array_new();
+    cap->tcp_last = g_ptr_array_new_with_free_func(g_free);
+    return cap;
+}
+
+void mp_capture_close(MpCapture *cap)
+{
+    if (!cap) {
+        return;
+    }
+    if (cap->tcp_timer) {
+        g_source_remove(cap->tcp_timer);
+    }
+    for (guint i = 0; i < cap->watches->len; i++) {
+        g_clear_object(&((Watch *)cap->watches->pdata[i])->sock);
+    }
+    g_ptr_array_unref(cap->watches);
+    g_ptr_array_unref(cap->tcp_last);
+    g_mutex_lock(&cap->lock);
+    cap->closing = true;
+    g_cond_signal(&cap->cond);
+    g_mutex_unlock(&cap->lock);
+    g_thread_join(cap->thread);
+    if (cap->fd >= 0) {
+        close(cap->fd);
+    }
+    g_free(cap->path);
+    g_mutex_clear(&cap->lock);
+    g_cond_clear(&cap->cond);
+    g_free(cap);
+}
+
+MpCapturePages mp_capture_pages(const MpCapture *cap)
+{
+    return cap->pages;
+}
+
+guint64 mp_capture_dropped(const MpCapture *cap)
+{
+    MpCapture *c = (MpCapture *)cap;
+    guint64 n;
+
+    g_mutex_lock(&c->lock);
+    n = c->dropped;
+    g_mutex_unlock(&c->lock);
+    return n;
+}
+
+static char *address_text(GSocketAddress *addr)
+{
+    char *text;
+
+    if (!addr) {
+        return g_strdup("?");
+    }
+    text = g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(addr));
+    g_object_unref(addr);
+    return text;
+}
+
+/* One TCP_INFO sample of @w's socket as a record; FALSE when it is gone. */
+static bool tcp_sample(MpCapture *cap, Watch *w)
+{
+    Migcap__Record r = MIGCAP__RECORD__INIT;
+    Migcap__TcpSample t = MIGCAP__TCP_SAMPLE__INIT;
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+
+    if (g_socket_is_closed(w->sock)) {
+        return false;
+    }
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(g_socket_get_fd(w->sock), IPPROTO_TCP, TCP_INFO, &ti, &len) < 0) {
+        return false;
+    }
+    w->samples++;
+    w->rtt_us = ti.tcpi_rtt;
+    w->rtt_max_us = MAX(w->rtt_max_us, ti.tcpi_rtt);
+    w->total_retrans = ti.tcpi_total_retrans;
+    t.has_channel = t.has_rtt_us = t.has_rttvar_us = t.has_rcv_rtt_us = true;
+    t.has_total_retrans = t.has_unacked = t.has_snd_mss = t.has_snd_cwnd = true;
+    t.channel = w->channel;
+    t.side = (char *)w->side;
+    t.rtt_us = ti.tcpi_rtt;
+    t.rttvar_us = ti.tcpi_rttvar;
+    t.rcv_rtt_us = ti.tcpi_rcv_rtt;
+    t.total_retrans = ti.tcpi_total_retrans;
+    t.unacked = ti.tcpi_unacked;
+    t.snd_mss = ti.tcpi_snd_mss;
+    t.snd_cwnd = ti.tcpi_snd_cwnd;
+    /* fields of newer kernels: only when this one filled them in */
+    if (len >= offsetof(struct tcp_info, tcpi_notsent_bytes) + sizeof(ti.tcpi_notsent_bytes)) {
+        t.has_notsent_bytes = true;
+        t.notsent_bytes = ti.tcpi_notsent_bytes;
+    }
+    if (len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received)) {
+        t.has_bytes_acked = t.has_bytes_received = true;
+        t.bytes_acked = ti.tcpi_bytes_acked;
+        t.bytes_received = ti.tcpi_bytes_received;
+    }
+    if (len >= offsetof(struct tcp_info, tcpi_sndbuf_limited) + sizeof(ti.tcpi_sndbuf_limited)) {
+        t.has_busy_us = t.has_rwnd_limited_us = t.has_sndbuf_limited_us = true;
+        w->busy_us = t.busy_us = ti.tcpi_busy_time;
+        w->rwnd_limited_us = t.rwnd_limited_us = ti.tcpi_rwnd_limited;
+        w->sndbuf_limited_us = t.sndbuf_limited_us = ti.tcpi_sndbuf_limited;
+    }
+    r.has_session = true;
+    r.session = w->session;
+    r.body_case = MIGCAP__RECORD__BODY_TCP;
+    r.tcp = &t;
+    push(cap, &r);
+    return true;
+}
+
+static gboolean on_tcp_timer(gpointer data)
+{
+    MpCapture *cap = data;
+
+    for (guint i = 0; i < cap->watches->len;) {
+        Watch *w = cap->watches->pdata[i];
+
+        if (tcp_sample(cap, w)) {
+            i++;
+            continue;
+        }
+        /* closed: keep its last figures for the session's end event */
+        g_clear_object(&w->sock);
+        g_ptr_array_remove_index(cap->watches, i);
+        g_ptr_array_add(cap->tcp_last, w);
+    }
+    if (cap->watches->len == 0) {
+        cap->tcp_timer = 0;
+        return G_SOURCE_REMOVE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static void tcp_watch(MpCapture *cap, guint session, guint channel, const char *side,
+                      GSocketConnection *conn)
+{
+    GSocket *sock = g_socket_connection_get_socket(conn);
+    GSocketFamily family = g_socket_get_family(sock);
+    Watch *w;
+
+    if (family != G_SOCKET_FAMILY_IPV4 && family != G_SOCKET_FAMILY_IPV6) {
+        return;
+    }
+    w = g_new0(Watch, 1);
+    w->session = session;
+    w->channel = channel;
+    w->side = side;
+    w->sock = g_object_ref(sock);
+    if (tcp_sample(cap, w)) {
+        g_ptr_array_add(cap->watches, w);
+    } else {
+        g_clear_object(&w->sock);
+        g_ptr_array_add(cap->tcp_last, w);
+    }
+    if (!cap->tcp_timer && cap->watches->len) {
+        cap->tcp_timer = g_timeout_add(MP_CAPTURE_TCP_INTERVAL_MS, on_tcp_timer, cap);
+    }
+}
+
+void mp_capture_tcp_summary(MpCapture *cap, guint session, JsonObject *end)
+{
+    JsonArray *a = json_array_new();
+
+    /* a last look at what is still open; the session is over: forget it */
+    for (guint i = 0; i < cap->watches->len; i++) {
+        Watch *w = cap->watches->pdata[i];
+
+        if (w->session == session) {
+            tcp_sample(cap, w);
+        }
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        GPtrArray *list = pass ? cap->tcp_last : cap->watches;
+
+        for (guint i = 0; i < list->len;) {
+            Watch *w = list->pdata[i];
+            JsonObject *o;
+
+            if (w->session != session) {
+                i++;
+                continue;
+            }
+            o = json_object_new();
+            json_object_set_int_member(o, "channel", w->channel);
+            json_object_set_string_member(o, "side", w->side);
+            json_object_set_int_member(o, "samples", w->samples);
+            json_object_set_int_member(o, "rtt_us", w->rtt_us);
+            json_object_set_int_member(o, "rtt_max_us", w->rtt_max_us);
+            json_object_set_int_member(o, "retransmits", w->total_retrans);
+            json_object_set_int_member(o, "busy_us", (gint64)w->busy_us);
+            json_object_set_int_member(o, "rwnd_limited_us", (gint64)w->rwnd_limited_us);
+            json_object_set_int_member(o, "sndbuf_limited_us", (gint64)w->sndbuf_limited_us);
+            json_array_add_object_element(a, o);
+            if (pass) {
+                g_ptr_array_remove_index(list, i);   /* frees it */
+            } else {
+                g_clear_object(&w->sock);
+                g_ptr_array_remove_index(list, i);
+                g_free(w);
+            }
+        }
+    }
+    json_object_set_array_member(end, "tcp", a);
+}
+
+void mp_capture_connection(MpCapture *cap, guint session, guint channel, const char *kind,
+                           GSocketConnection *src)
+{
+    Migcap__Record r = MIGCAP__RECORD__INIT;
+    Migcap__Connection c = MIGCAP__CONNECTION__INIT;
+    g_autofree char *peer = NULL;
+    g_autofree char *local = NULL;
+
+    if (!cap) {
+        return;
+    }
+    peer = address_text(g_socket_connection_get_remote_address(src, NULL));
+    local = address_text(g_socket_connection_get_local_address(src, NULL));
+    c.has_channel = true;
+    c.channel = channel;
+    c.kind = (char *)kind;
+    c.source_peer = peer;
+    c.listen = local;
+    r.has_session = true;
+    r.session = session;
+    r.body_case = MIGCAP__RECORD__BODY_CONNECTION;
+    r.connection = &c;
+    push(cap, &r);
+    tcp_watch(cap, session, channel, "source", src);
+}
+
+void mp_capture_destination(MpCapture *cap, guint session, guint channel,
+                            GSocketConnection *dst)
+{
+    Migcap__Record r = MIGCAP__RECORD__INIT;
+    Migcap__Destination d = MIGCAP__DESTINATION__INIT;
+    g_autofree char *peer = NULL;
+    g_autofree char *local = NULL;
+
+    if (!cap) {
+        return;
+    }
+    peer = address_text(g_socket_connection_get_remote_address(dst, NULL));
+    local = address_text(g_socket_connection_get_local_address(dst, NULL));
+    d.has_channel = true;
+    d.channel = channel;
+    d.local = local;
+    d.peer = peer;
+    r.has_session = true;
+    r.session = session;
+    r.body_case = MIGCAP__RECORD__BODY_DESTINATION;
+    r.destination = &d;
+    push(cap, &r);
+    tcp_watch(cap, session, channel, "destination", dst);
+}
+
+MpCaptureLeg *mp_capture_leg_new(MpCapture *cap, guint session, guint channel, bool up)
+{
+    MpCaptureLeg *leg;
+
+    if (!cap) {
+        return NULL;
+    }
+    leg = g_new0(MpCaptureLeg, 1);
+    leg->cap = cap;
+    leg->session = session;
+    leg->channel = channel;
+    leg->up = up;
+    leg->holes = g_array_new(FALSE, FALSE, sizeof(Hole));
+    return leg;
+}
+
+void mp_capture_leg_free(MpCaptureLeg *leg)
+{
+    if (leg) {
+        g_array_unref(leg->holes);
+        g_free(leg);
+    }
+}
+
+static void leg_record(MpCaptureLeg *leg, Migcap__Record *r)
+{
+    r->has_session = true;
+    r->session = leg->session;
+    push(leg->cap, r);
+}
+
+void mp_capture_chunk(MpCaptureLeg *leg, const guint8 *data, gsize n)
+{
+    Migcap__Record r = MIGCAP__RECORD__INIT;
+    Migcap__Chunk c = MIGCAP__CHUNK__INIT;
+    g_autoptr(GByteArray) kept = NULL;
+    g_autofree Migcap__Hole *holes = NULL;
+    g_autofree Migcap__Hole **hole_ptrs = NULL;
+    guint64 start, end;
+    guint n_holes = 0, used = 0;
+
+    if (!leg || n == 0) {
+        return;
+    }
+    start = leg->offset;
+    end = start + n;
+    c.has_channel = c.has_direction = c.has_offset = c.has_length = c.has_data = true;
+    c.channel = leg->channel;
+    c.direction = leg->up ? MIGCAP__DIRECTION__UP : MIGCAP__DIRECTION__DOWN;
+    c.offset = start;
+    c.length = (guint32)n;
+    for (guint i = 0; i < leg->holes->len; i++) {
+        n_holes += g_array_index(leg->holes, Hole, i).start < end;
+    }
+    if (n_holes == 0) {
+        c.data.data = (guint8 *)data;
+        c.data.len = n;
+    } else {
+        guint64 at = start;
+
+        kept = g_byte_array_sized_new((guint)n);
+        holes = g_new0(Migcap__Hole, n_holes);
+        hole_ptrs = g_new0(Migcap__Hole *, n_holes);
+        while (used < n_holes) {
+            Hole *h = &g_array_index(leg->holes, Hole, used);
+            guint64 hs = MAX(h->start, at), he = MIN(h->end, end);
+            Migcap__Hole *out = &holes[used];
+
+            g_byte_array_append(kept, data + (at - start), (guint)(hs - at));
+            migcap__hole__init(out);
+            out->has_offset = out->has_length = true;
+            out->offset = hs;
+            out->length = (guint32)(he - hs);
+            if (leg->cap->pages == MP_CAPTURE_PAGES_HASH) {
+                out->has_hash = true;
+                out->hash = mp_capture_hash(data + (hs - start), (gsize)(he - hs));
+            }
+            hole_ptrs[used] = out;
+            used++;
+            at = he;
+        }
+        g_byte_array_append(kept, data + (at - start), (guint)(end - at));
+        c.data.data = kept->data;
+        c.data.len = kept->len;
+        c.n_holes = n_holes;
+        c.holes = hole_ptrs;
+        /* a payload that goes on into the next chunk stays, clipped */
+        {
+            Hole *last = &g_array_index(leg->holes, Hole, n_holes - 1);
+            guint done = n_holes;
+
+            if (last->end > end) {
+                last->start = end;
+                done--;
+            }
+            g_array_remove_range(leg->holes, 0, done);
+        }
+    }
+    leg->offset = end;
+    r.body_case = MIGCAP__RECORD__BODY_CHUNK;
+    r.chunk = &c;
+    leg_record(leg, &r);
+}
+
+void mp_capture_leg_end(MpCaptureLeg *leg)
+{
+    Migcap__Record r = MIGCAP__RECORD__INIT;
+    Migcap__ChunkEnd e = MIGCAP__CHUNK_END__INIT;
+
+    if (!leg) {
+        return;
+    }
+    e.has_channel = e.has_direction = e.has_length = true;
+    e.channel = leg->channel;
+    e.direction = leg->up ? MIGCAP__DIRECTION__UP : MIGCAP__DIRECTION__DOWN;
+    e.length = leg->offset;
+    r.body_case = MIGCAP__RECORD__BODY_CHUNK_END;
+    r.chunk_end = &e;
+    leg_record(leg, &r);
+}
+
+static void add_hole(MpCaptureLeg *leg, guint64 start, guint64 end)
+{
+    Hole h = { MAX(start, leg->offset), end };
+
+    /* the decoder reports a payload before it is read, never after */
+    if (h.start < h.end) {
+        g_array_append_val(leg->holes, h);
+    }
+}
+
+void mp_capture_event(MpCaptureLeg *leg, const MigEvent *ev)
+{
+    Migcap__Record r = MIGCAP__RECORD__INIT;
+    Migcap__DecoderEvent e = MIGCAP__DECODER_EVENT__INIT;
+    g_autofree char *text = NULL;
+
+    if (!leg) {
+        return;
+    }
+    if (ev->type == MIG_EV_RAM_PAGE) {
+        if (leg->cap->pages != MP_CAPTURE_PAGES_FULL && ev->u.page.payload_length) {
+            add_hole(leg, ev->end - ev->u.page.payload_length, ev->end);
+        }
+        return;
+    }
+    if (ev->type == MIG_EV_MULTIFD_PACKET && leg->cap->pages != MP_CAPTURE_PAGES_FULL &&
+        !(ev->u.mf_packet.flags & MULTIFD_FLAG_DEVICE_STATE) &&
+        ev->u.mf_packet.normal_pages && ev->u.mf_packet.next_packet_size) {
+        add_hole(leg, ev->end - ev->u.mf_packet.next_packet_size, ev->end);
+    }
+    text = mig_event_format(ev);
+    e.has_channel = e.has_direction = e.has_offset = e.has_end = e.has_certain = true;
+    e.channel = leg->channel;
+    e.direction = leg->up ? MIGCAP__DIRECTION__UP : MIGCAP__DIRECTION__DOWN;
+    e.type = (char *)mig_event_name(ev->type);
+    e.offset = ev->offset;
+    e.end = ev->end;
+    e.certain = ev->certain;
+    e.text = text;
+    switch (ev->type) {
+    case MIG_EV_SECTION:
+    case MIG_EV_SECTION_END:
+        e.has_section_type = true;
+        e.section_type = ev->u.section.type;
+        e.idstr = (char *)ev->u.section.idstr;
+        break;
+    case MIG_EV_RAMBLOCK:
+        e.idstr = (char *)ev->u.ramblock.idstr;
+        e.has_value = true;
+        e.value = ev->u.ramblock.used_length;
+        break;
+    case MIG_EV_RAM_TOTAL:
+    case MIG_EV_RAMBLOCK_LIST_END:
+        e.has_value = true;
+        e.value = ev->u.ram_total.total;
+        break;
+    case MIG_EV_COMMAND:
+    case MIG_EV_PACKAGED_BEGIN:
+        e.has_value = true;
+        e.value = ev->u.command.cmd;
+        break;
+    case MIG_EV_RP_MESSAGE:
+        e.has_value = true;
+        e.value = ev->u.rp.type;
+        break;
+    default:
+        break;
+    }
+    r.body_case = MIGCAP__RECORD__BODY_EVENT;
+    r.event = &e;
+    leg_record(leg, &r);
+}
+
+void mp_capture_proxy_event(MpCapture *cap, JsonObject *obj)
+{
+    Migcap__Record r = MIGCAP__RECORD__INIT;
+    Migcap__ProxyEvent p = MIGCAP__PROXY_EVENT__INIT;
+    JsonNode *node;
+    g_autofree char *text = NULL;
+
+    if (!cap) {
+        return;
+    }
+    node = json_node_new(JSON_NODE_OBJECT);
+    json_node_set_object(node, obj);
+    text = json_to_string(node, FALSE);
+    json_node_unref(node);
+    p.json = text;
+    if (json_object_has_member(obj, "session")) {
+        r.has_session = true;
+        r.session = (guint32)json_object_get_int_member(obj, "session");
+    }
+    r.body_case = MIGCAP__RECORD__BODY_PROXY_EVENT;
+    r.proxy_event = &p;
+    push(cap, &r);
+}
