@@ -495,7 +495,7 @@ static void recovery_event(Session *s, const char *from, const char *message,
     json_object_set_string_member(o, "message", message);
     json_object_set_int_member(o, "offset", (gint64)offset);
     /* RECV_BITMAP names the block: a length byte, then the name */
-    if (length >= 1 && data[0] + 1 <= length) {
+    if (strcmp(message, "RECV_BITMAP") == 0 && length >= 1 && data[0] + 1 <= length) {
         block = g_strndup((const char *)data + 1, data[0]);
         json_object_set_string_member(o, "block", block);
     }
