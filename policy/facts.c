@@ -529,3 +529,69 @@ MpFacts *mp_facts_from_json(const char *text, gssize length, GError **error)
     }
     return g_steal_pointer(&facts);
 }
+
+void mp_facts_from_stream_event(MpFacts *f, const MigEvent *ev, bool in_prefix)
+{
+    if (in_prefix && !ev->certain) {
+        f->prefix_certain = false;
+    }
+    switch (ev->type) {
+    case MIG_EV_HEADER:
+        f->has_header = true;
+        f->magic = ev->u.header.magic;
+        f->version = ev->u.header.version;
+        break;
+    case MIG_EV_CONFIGURATION:
+        f->has_configuration = true;
+        g_free(f->machine);
+        f->machine = g_strdup(ev->u.config.machine);
+        f->has_page_bits = ev->u.config.has_page_bits;
+        f->page_bits = ev->u.config.page_bits;
+        for (guint i = 0; i < ev->u.config.n_caps; i++) {
+            g_ptr_array_add(f->announced_caps, g_strdup(ev->u.config.caps[i]));
+            mp_facts_set_cap(f, ev->u.config.caps[i], true);
+        }
+        break;
+    case MIG_EV_COMMAND:
+        if (ev->u.command.cmd == MIG_CMD_OPEN_RETURN_PATH) {
+            f->return_path_opened = true;
+        } else if (ev->u.command.cmd == MIG_CMD_POSTCOPY_ADVISE && in_prefix &&
+                   !f->has_postcopy_advise) {
+            const uint8_t *d = ev->u.command.data;
+
+            f->has_postcopy_advise = true;
+            f->postcopy_advise_length = ev->u.command.length;
+            if (ev->u.command.length == 16) {
+                for (int i = 0; i < 8; i++) {
+                    f->advise_page_summary = f->advise_page_summary << 8 | d[i];
+                    f->advise_target_page_size = f->advise_target_page_size << 8 | d[8 + i];
+                }
+            }
+        }
+        break;
+    case MIG_EV_RAM_TOTAL:
+        if (in_prefix) {
+            f->has_ram_total = true;
+            f->ram_total = ev->u.ram_total.total;
+        }
+        break;
+    case MIG_EV_RAMBLOCK:
+        if (in_prefix) {
+            MpRamBlock *rb = mp_facts_add_ramblock(f, ev->u.ramblock.idstr,
+                                                   ev->u.ramblock.used_length);
+
+            rb->has_page_size = ev->u.ramblock.has_page_size;
+            rb->page_size = ev->u.ramblock.page_size;
+            rb->has_addr = ev->u.ramblock.has_addr;
+            rb->addr = ev->u.ramblock.addr;
+        }
+        break;
+    case MIG_EV_RAMBLOCK_LIST_END:
+        if (in_prefix) {
+            f->ramblocks_complete = true;
+        }
+        break;
+    default:
+        break;
+    }
+}

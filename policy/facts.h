@@ -12,6 +12,7 @@
 #define MP_POLICY_FACTS_H
 
 #include <glib.h>
+#include "decoder.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -107,6 +108,15 @@ void mp_facts_set_cap(MpFacts *facts, const char *name, bool on);
 /* Returns TRUE and sets *on when the capability's state is known. */
 bool mp_facts_get_cap(const MpFacts *facts, const char *name, bool *on);
 /* Appends a block; the facts own the copy of @name. */
+/*
+ * What one decoder event of a source's main channel says of the source:
+ * header, configuration, return path, postcopy advice and, while
+ * @in_prefix, the RAM-block list (a later list would be a resize, not the
+ * source's configuration).  The proxy and the offline commands read a
+ * stream's facts through this one function.
+ */
+void mp_facts_from_stream_event(MpFacts *facts, const MigEvent *ev, bool in_prefix);
+
 MpRamBlock *mp_facts_add_ramblock(MpFacts *facts, const char *name,
                                   uint64_t used_length);
 const MpRamBlock *mp_facts_find_ramblock(const MpFacts *facts,

@@ -59,52 +59,13 @@ const char *mp_vmconfig_kind_name(MpVmConfigKind kind)
     return kind == MP_VMCONFIG_PROFILE ? "profile" : "stream";
 }
 
-static void on_config(MpFacts *f, const MigConfigEvent *e)
-{
-    f->has_configuration = true;
-    g_free(f->machine);
-    f->machine = g_strdup(e->machine);
-    f->has_page_bits = e->has_page_bits;
-    f->page_bits = e->page_bits;
-    for (guint i = 0; i < e->n_caps; i++) {
-        g_ptr_array_add(f->announced_caps, g_strdup(e->caps[i]));
-        mp_facts_set_cap(f, e->caps[i], true);
-    }
-}
-
 void mp_vmconfig_stream_event(const MigEvent *ev, void *opaque)
 {
     MpVmConfig *c = opaque;
     MpFacts *f = c->facts;
 
-    if (!c->ram_list_done && !ev->certain) {
-        f->prefix_certain = false;
-    }
+    mp_facts_from_stream_event(f, ev, !c->ram_list_done);
     switch (ev->type) {
-    case MIG_EV_HEADER:
-        f->has_header = true;
-        f->magic = ev->u.header.magic;
-        f->version = ev->u.header.version;
-        break;
-    case MIG_EV_CONFIGURATION:
-        on_config(f, &ev->u.config);
-        break;
-    case MIG_EV_COMMAND:
-        if (ev->u.command.cmd == MIG_CMD_OPEN_RETURN_PATH) {
-            f->return_path_opened = true;
-        } else if (ev->u.command.cmd == MIG_CMD_POSTCOPY_ADVISE && !f->has_postcopy_advise) {
-            const uint8_t *d = ev->u.command.data;
-
-            f->has_postcopy_advise = true;
-            f->postcopy_advise_length = ev->u.command.length;
-            if (ev->u.command.length == 16) {
-                for (int i = 0; i < 8; i++) {
-                    f->advise_page_summary = f->advise_page_summary << 8 | d[i];
-                    f->advise_target_page_size = f->advise_target_page_size << 8 | d[8 + i];
-                }
-            }
-        }
-        break;
     case MIG_EV_SECTION:
         if (ev->u.section.idstr && (ev->u.section.type == QEMU_VM_SECTION_START ||
                                     ev->u.section.type == QEMU_VM_SECTION_FULL)) {
@@ -131,28 +92,8 @@ void mp_vmconfig_stream_event(const MigEvent *ev, void *opaque)
             }
         }
         break;
-    case MIG_EV_RAM_TOTAL:
-        if (!c->ram_list_done) {
-            f->has_ram_total = true;
-            f->ram_total = ev->u.ram_total.total;
-        }
-        break;
-    case MIG_EV_RAMBLOCK:
-        if (!c->ram_list_done) {
-            MpRamBlock *rb = mp_facts_add_ramblock(f, ev->u.ramblock.idstr,
-                                                   ev->u.ramblock.used_length);
-
-            rb->has_page_size = ev->u.ramblock.has_page_size;
-            rb->page_size = ev->u.ramblock.page_size;
-            rb->has_addr = ev->u.ramblock.has_addr;
-            rb->addr = ev->u.ramblock.addr;
-        }
-        break;
     case MIG_EV_RAMBLOCK_LIST_END:
-        if (!c->ram_list_done) {
-            f->ramblocks_complete = true;
-            c->ram_list_done = true;
-        }
+        c->ram_list_done = true;
         break;
     case MIG_EV_EOF:
         c->has_eof = true;

@@ -513,27 +513,9 @@ static void on_main_event(const MigEvent *ev, void *opaque)
     mp_capture_event(ch->up.cap, ev);
     watch_convergence(s, 0, ev);
 
-    if (!s->prefix_done && !ev->certain) {
-        f->prefix_certain = false;
-    }
+    mp_facts_from_stream_event(f, ev, !s->prefix_done);
     mp_devgate_event(s->devgate, ev);
     switch (ev->type) {
-    case MIG_EV_HEADER:
-        f->has_header = true;
-        f->magic = ev->u.header.magic;
-        f->version = ev->u.header.version;
-        break;
-    case MIG_EV_CONFIGURATION:
-        f->has_configuration = true;
-        g_free(f->machine);
-        f->machine = g_strdup(ev->u.config.machine);
-        f->has_page_bits = ev->u.config.has_page_bits;
-        f->page_bits = ev->u.config.page_bits;
-        for (guint i = 0; i < ev->u.config.n_caps; i++) {
-            g_ptr_array_add(f->announced_caps, g_strdup(ev->u.config.caps[i]));
-            mp_facts_set_cap(f, ev->u.config.caps[i], true);
-        }
-        break;
     case MIG_EV_COMMAND:
         if (ev->u.command.cmd == MIG_CMD_POSTCOPY_RUN) {
             s->postcopy_running = true;
@@ -542,20 +524,6 @@ static void on_main_event(const MigEvent *ev, void *opaque)
             recovery_event(s, "source", ev->u.command.cmd == MIG_CMD_RECV_BITMAP ?
                            "RECV_BITMAP" : "POSTCOPY_RESUME", ev->u.command.data,
                            ev->u.command.length, ev->offset);
-        }
-        if (ev->u.command.cmd == MIG_CMD_OPEN_RETURN_PATH) {
-            f->return_path_opened = true;
-        } else if (ev->u.command.cmd == MIG_CMD_POSTCOPY_ADVISE && !s->prefix_done) {
-            const uint8_t *d = ev->u.command.data;
-
-            f->has_postcopy_advise = true;
-            f->postcopy_advise_length = ev->u.command.length;
-            if (ev->u.command.length == 16) {
-                memcpy(&f->advise_page_summary, d, 8);
-                f->advise_page_summary = GUINT64_FROM_BE(f->advise_page_summary);
-                memcpy(&f->advise_target_page_size, d + 8, 8);
-                f->advise_target_page_size = GUINT64_FROM_BE(f->advise_target_page_size);
-            }
         }
         break;
     case MIG_EV_SECTION:
@@ -580,28 +548,6 @@ static void on_main_event(const MigEvent *ev, void *opaque)
         if (s->ram_start_open && ev->u.section.section_id == s->ram_section_id) {
             s->ram_start_open = false;
             s->ram_start_done = true;
-        }
-        break;
-    case MIG_EV_RAM_TOTAL:
-        if (!s->prefix_done) {
-            f->has_ram_total = true;
-            f->ram_total = ev->u.ram_total.total;
-        }
-        break;
-    case MIG_EV_RAMBLOCK:
-        if (!s->prefix_done) {
-            MpRamBlock *rb = mp_facts_add_ramblock(f, ev->u.ramblock.idstr,
-                                                   ev->u.ramblock.used_length);
-
-            rb->has_page_size = ev->u.ramblock.has_page_size;
-            rb->page_size = ev->u.ramblock.page_size;
-            rb->has_addr = ev->u.ramblock.has_addr;
-            rb->addr = ev->u.ramblock.addr;
-        }
-        break;
-    case MIG_EV_RAMBLOCK_LIST_END:
-        if (!s->prefix_done) {
-            f->ramblocks_complete = true;
         }
         break;
     case MIG_EV_EOF:
