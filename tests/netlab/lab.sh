@@ -241,15 +241,9 @@ LAB_SRC_BANDWIDTH=4000000
 LAB_SRC_RAM=()
 LAB_DST_RAM=()
 lab_random_guest() {
-    local file=$1
-    head -c "$((LAB_RAM_MB << 20))" /dev/urandom >"$file" || die "cannot write $file"
-    # QEMU's options take commas; these are not array separators.
-    # shellcheck disable=SC2054
-    LAB_SRC_RAM=(-m "${LAB_RAM_MB}M" -machine pc,memory-backend=mem
-        -object "memory-backend-file,id=mem,size=${LAB_RAM_MB}M,mem-path=$file,share=off")
-    # shellcheck disable=SC2054
-    LAB_DST_RAM=(-m "${LAB_RAM_MB}M" -machine pc,memory-backend=mem
-        -object "memory-backend-ram,id=mem,size=${LAB_RAM_MB}M")
+    random_guest "$1" "$LAB_RAM_MB"
+    LAB_SRC_RAM=("${RANDOM_SRC_RAM[@]}")
+    LAB_DST_RAM=("${RANDOM_DST_RAM[@]}")
 }
 
 # LAB_PROXY_ARGS: more migproxy options for lab_pair_start (e.g. timeouts).

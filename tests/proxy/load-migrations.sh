@@ -15,14 +15,9 @@ migtest_init
 count=${LOAD_MIGRATIONS:-16}
 ram_mb=32
 
-head -c "$((ram_mb << 20))" /dev/urandom >"$TESTDIR/ram.img" || die "cannot write ram.img"
-# QEMU's options take commas; these are not array separators.
-# shellcheck disable=SC2054
-src_ram=(-m "${ram_mb}M" -machine pc,memory-backend=mem
-    -object "memory-backend-file,id=mem,size=${ram_mb}M,mem-path=$TESTDIR/ram.img,share=off")
-# shellcheck disable=SC2054
-dst_ram=(-m "${ram_mb}M" -machine pc,memory-backend=mem
-    -object "memory-backend-ram,id=mem,size=${ram_mb}M")
+random_guest "$TESTDIR/ram.img" "$ram_mb"
+src_ram=("${RANDOM_SRC_RAM[@]}")
+dst_ram=("${RANDOM_DST_RAM[@]}")
 
 routes=()
 for ((i = 1; i <= count; i++)); do

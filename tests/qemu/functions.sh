@@ -313,7 +313,8 @@ EOF
 # is a private mapping of FILE (the file is never written) and of a
 # destination with a RAM block of the same name.  An idle guest's RAM is
 # zero pages and crosses in a blink; incompressible pages take time, so a
-# test can act while RAM is still flowing.
+# test can act while RAM is still flowing.  Used by the network lab, the
+# load test and the postcopy-recovery tests.
 RANDOM_SRC_RAM=()
 RANDOM_DST_RAM=()
 random_guest() {
