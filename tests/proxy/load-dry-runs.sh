@@ -13,7 +13,7 @@ migtest_init
 require_tool xz
 PEER_PY="$(dirname "$0")/peer.py"
 runs=${LOAD_DRY_RUNS:-1000}
-warmup=20
+warmup=200
 stream=$(dirname "$0")/../data/qemu-10.2/v10-pc-switchover-ack/conn00.s2d.xz
 # the whole stream (700 KB): the proxy judges its prefix, then closes
 xz -dc "$stream" >"$TESTDIR/stream" || die "cannot unpack $stream"
