@@ -173,11 +173,29 @@ MpPolicy *mp_policy_load_data(const char *data, gsize length, GError **error)
     }
     groups = g_key_file_get_groups(kf, NULL);
     for (guint i = 0; groups[i]; i++) {
+        g_auto(GStrv) keys = NULL;
+
         if (strcmp(groups[i], "policy") && strcmp(groups[i], "severity")) {
             g_set_error(error, MP_POLICY_ERROR, MP_POLICY_ERROR_INVALID,
                         "policy: unknown group [%s] (known: [policy], [severity])",
                         groups[i]);
             return NULL;
+        }
+        /*
+         * No value needs an escape, and GLib 2.74 sets a GError twice on a
+         * value with a bad escape before a trailing backslash (found by
+         * fuzzing): refuse backslashes before GLib parses a value.
+         */
+        keys = g_key_file_get_keys(kf, groups[i], NULL, NULL);
+        for (guint k = 0; keys && keys[k]; k++) {
+            g_autofree char *raw = g_key_file_get_value(kf, groups[i], keys[k], NULL);
+
+            if (raw && strchr(raw, '\\')) {
+                g_set_error(error, MP_POLICY_ERROR, MP_POLICY_ERROR_INVALID,
+                            "policy: [%s] %s: backslashes are not allowed in values",
+                            groups[i], keys[k]);
+                return NULL;
+            }
         }
     }
     if (g_key_file_has_group(kf, "policy")) {
