@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 top=$PWD
 
 packages=(build-essential meson ninja-build pkg-config libglib2.0-dev
-          libjson-glib-dev qemu-system-x86 python3)
+          libjson-glib-dev protobuf-c-compiler libprotobuf-c-dev qemu-system-x86
+          python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
