@@ -25,6 +25,7 @@ struct MpConvergence {
     uint64_t tracked_pages;
     guint8 *sent;                 /* one bit per tracked page, lazily */
     ChannelPos channels[MP_CONVERGENCE_MAX_CHANNELS];
+    guint n_channels;             /* channels[] below this have had a placed page */
     GArray *rounds;               /* MpRound: index k - 1 is round k */
     guint closed;                 /* rounds 1..closed are final */
     uint64_t total_bytes, total_pages, total_again;
@@ -109,7 +110,7 @@ static bool close_rounds(MpConvergence *c)
         guint k = c->closed + 1;
         bool still_in_k = false;
 
-        for (guint i = 0; i < MP_CONVERGENCE_MAX_CHANNELS && !still_in_k; i++) {
+        for (guint i = 0; i < c->n_channels && !still_in_k; i++) {
             still_in_k = c->channels[i].round == k;
         }
         if (c->rounds->len < k + 1 || (still_in_k && c->rounds->len < k + 2)) {
@@ -155,6 +156,7 @@ bool mp_convergence_page(MpConvergence *c, guint channel, const char *block,
     guint idx = block ? GPOINTER_TO_UINT(g_hash_table_lookup(c->block_index, block)) : 0;
     const Block *b = idx ? &g_array_index(c->blocks, Block, idx - 1) : NULL;
     bool placed = b && offset < b->length && channel < MP_CONVERGENCE_MAX_CHANNELS;
+    bool advanced = false;      /* the channel began a round: rounds may become final */
     MpRound *r;
     guint k;
 
@@ -166,9 +168,12 @@ bool mp_convergence_page(MpConvergence *c, guint channel, const char *block,
 
         if (pos->round == 0) {
             pos->round = MAX(c->closed + 1, 1u);
+            c->n_channels = MAX(c->n_channels, channel + 1);
+            advanced = true;
         } else if ((idx - 1 < pos->block || (idx - 1 == pos->block && offset < pos->offset)) &&
                    pos->round < MP_CONVERGENCE_MAX_ROUNDS) {
             pos->round++;
+            advanced = true;
         }
         pos->block = idx - 1;
         pos->offset = offset;
@@ -182,7 +187,7 @@ bool mp_convergence_page(MpConvergence *c, guint channel, const char *block,
     }
     r->pages++;
     c->total_pages++;
-    return placed && close_rounds(c);
+    return advanced && close_rounds(c);
 }
 
 void mp_convergence_bytes(MpConvergence *c, guint channel, uint64_t bytes)

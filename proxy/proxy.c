@@ -135,6 +135,7 @@ struct Session {
     uint32_t rp_shut_value;
     bool late_undecodable;      /* forwarded past a point the decoder lost */
     MpConvergence *conv;        /* precopy rounds over RAM */
+    gint64 feed_ns;             /* when the chunk being decoded was read */
     bool postcopy_running;      /* POSTCOPY_RUN seen: the guest runs at the destination */
     bool paused;                /* postcopy broke off: waiting for a recovery channel */
     bool recovery_given_up;
@@ -440,7 +441,7 @@ static gboolean on_hold_timeout(gpointer data)
  */
 static void watch_convergence(Session *s, guint channel, const MigEvent *ev)
 {
-    bool closed = mp_convergence_feed(s->conv, channel, ev, g_get_monotonic_time() * 1000);
+    bool closed = mp_convergence_feed(s->conv, channel, ev, s->feed_ns);
     const MpFinding *f;
 
     for (; s->rounds_reported < mp_convergence_n_rounds(s->conv); s->rounds_reported++) {
@@ -745,6 +746,8 @@ static void leg_feed(Leg *l, const guint8 *data, gsize n)
     if (!l->dec || l->dec_failed) {
         return;
     }
+    /* one clock reading per chunk, not per decoded page */
+    l->ch->s->feed_ns = g_get_monotonic_time() * 1000;
     if (!mig_decoder_feed(l->dec, data, n, &error)) {
         leg_decoder_failed(l, error);
     }
