@@ -96,20 +96,12 @@ lab_init() {
 # lab_qemu_start NS NAME ARGS...: qemu_start, inside namespace NS (QMP
 # stays on a unix socket in $TESTDIR, reachable from the test's shell).
 lab_qemu_start() {
-    local ns=$1 name=$2 pid
-    shift 2
-    ip netns exec "$ns" "$QEMU" -nodefaults -display none -accel tcg -name "$name" \
-        -qmp "unix:$TESTDIR/$name.qmp,server=on,wait=off" \
-        -pidfile "$TESTDIR/$name.pid" \
-        "$@" </dev/null >"$TESTDIR/$name.log" 2>&1 &
-    pid=$!
-    MIGTEST_PIDS+=("$pid")
-    if ! "$PYTHON" "$QMP_PY" wait "$TESTDIR/$name.qmp" "$QMP_WAIT"; then
-        cat "$TESTDIR/$name.log" >&2
-        die "QEMU $name did not answer on QMP within ${QMP_WAIT}s"
-    fi
-    [ "$(cat "$TESTDIR/$name.pid" 2>/dev/null)" = "$pid" ] ||
-        die "pid file of $name does not hold $pid"
+    local ns=$1
+    shift
+    # qemu_start reads QEMU_PREFIX; a local array shadows the global one
+    # shellcheck disable=SC2034
+    local QEMU_PREFIX=(ip netns exec "$ns")
+    qemu_start "$@"
 }
 
 # lab_dest_start NAME HOST ARGS...: a destination in the dst namespace,

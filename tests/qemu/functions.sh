@@ -142,12 +142,15 @@ migtest_init() {
 
 # qemu_start NAME ARGS...: start a QEMU named NAME in the background with
 # QMP on $TESTDIR/NAME.qmp, pid file $TESTDIR/NAME.pid and its output in
-# $TESTDIR/NAME.log; return once QMP answers.
+# $TESTDIR/NAME.log; return once QMP answers.  QEMU_PREFIX (an array, empty
+# by default) goes before the command and must exec it, keeping the pid:
+# the network lab starts QEMU with "ip netns exec NS".
+QEMU_PREFIX=()
 qemu_start() {
     local name=$1 pid
     shift
     require_tool "$QEMU"
-    "$QEMU" -nodefaults -display none -accel tcg -name "$name" \
+    "${QEMU_PREFIX[@]}" "$QEMU" -nodefaults -display none -accel tcg -name "$name" \
         -qmp "unix:$TESTDIR/$name.qmp,server=on,wait=off" \
         -pidfile "$TESTDIR/$name.pid" \
         "$@" </dev/null >"$TESTDIR/$name.log" 2>&1 &
