@@ -239,3 +239,27 @@ MpVerdict mp_report_verdict(const MpReport *report)
     return mp_report_count_severity(report, MP_SEVERITY_ERROR) ? MP_VERDICT_REJECT
                                                                : MP_VERDICT_ACCEPT;
 }
+
+static void set_nullable(JsonObject *o, const char *name, const char *value)
+{
+    if (value) {
+        json_object_set_string_member(o, name, value);
+    } else {
+        json_object_set_null_member(o, name);
+    }
+}
+
+JsonObject *mp_finding_to_json(const MpFinding *f, const char *source_member,
+                               const char *destination_member)
+{
+    JsonObject *o = json_object_new();
+
+    json_object_set_string_member(o, "code", f->code);
+    json_object_set_string_member(o, "severity", mp_severity_name(f->severity));
+    set_nullable(o, "subject", f->subject);
+    set_nullable(o, source_member, f->source);
+    set_nullable(o, destination_member, f->destination);
+    set_nullable(o, "message", f->message);
+    set_nullable(o, "hint", f->hint);
+    return o;
+}

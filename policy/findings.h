@@ -11,6 +11,7 @@
 #define MP_POLICY_FINDINGS_H
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 #include <stdbool.h>
 
 G_BEGIN_DECLS
@@ -74,6 +75,16 @@ void mp_report_override_severity(MpReport *report, const char *code,
 guint mp_report_count(const MpReport *report);
 const MpFinding *mp_report_get(const MpReport *report, guint index);
 guint mp_report_count_severity(const MpReport *report, MpSeverity severity);
+/*
+ * A finding as JSON members (the shape FINDINGS.md documents): code,
+ * severity, subject, the two sides' values under @source_member and
+ * @destination_member ("source"/"destination", or "a"/"b" for a diff),
+ * message, hint; absent values are null.  The one place events, migdump
+ * and the offline commands write findings.
+ */
+JsonObject *mp_finding_to_json(const MpFinding *f, const char *source_member,
+                               const char *destination_member);
+
 /* Reject when at least one finding is an error. */
 MpVerdict mp_report_verdict(const MpReport *report);
 

@@ -102,27 +102,17 @@ void mp_events_emit(MpEvents *events, JsonObject *obj, const char *human)
     }
 }
 
-static void set_nullable(JsonObject *o, const char *name, const char *value)
-{
-    if (value) {
-        json_object_set_string_member(o, name, value);
-    } else {
-        json_object_set_null_member(o, name);
-    }
-}
-
 void mp_events_finding(MpEvents *events, guint session, const MpFinding *f)
 {
     JsonObject *o = mp_events_begin("finding", session);
     g_autoptr(GString) human = g_string_new(NULL);
 
-    json_object_set_string_member(o, "code", f->code);
-    json_object_set_string_member(o, "severity", mp_severity_name(f->severity));
-    set_nullable(o, "subject", f->subject);
-    set_nullable(o, "source", f->source);
-    set_nullable(o, "destination", f->destination);
-    json_object_set_string_member(o, "message", f->message);
-    set_nullable(o, "hint", f->hint);
+    g_autoptr(JsonObject) members = mp_finding_to_json(f, "source", "destination");
+    g_autoptr(GList) names = json_object_get_members(members);
+
+    for (GList *l = names; l; l = l->next) {
+        json_object_set_member(o, l->data, json_object_dup_member(members, l->data));
+    }
 
     g_string_printf(human, "session %u: %s [%s] %s: %s", session,
                     mp_severity_name(f->severity), f->code,

@@ -262,17 +262,12 @@ static int print_report(const Output *o, const MpReport *r, bool json)
         json_builder_set_member_name(b, "findings");
         json_builder_begin_array(b);
         for (guint i = 0; i < mp_report_count(r); i++) {
-            const MpFinding *f = mp_report_get(r, i);
+            JsonNode *node = json_node_alloc();
 
-            json_builder_begin_object(b);
-            add_nullable(b, "code", f->code);
-            add_nullable(b, "severity", mp_severity_name(f->severity));
-            add_nullable(b, "subject", f->subject);
-            add_nullable(b, o->src_member, f->source);
-            add_nullable(b, o->dst_member, f->destination);
-            add_nullable(b, "message", f->message);
-            add_nullable(b, "hint", f->hint);
-            json_builder_end_object(b);
+            json_node_take_object(json_node_init(node, JSON_NODE_OBJECT),
+                                  mp_finding_to_json(mp_report_get(r, i),
+                                                     o->src_member, o->dst_member));
+            json_builder_add_value(b, node);
         }
         json_builder_end_array(b);
         json_builder_end_object(b);

@@ -660,22 +660,12 @@ static void print_findings(const MpReport *report, bool json)
 
         json_builder_begin_array(b);
         for (guint i = 0; i < mp_report_count(report); i++) {
-            const MpFinding *f = mp_report_get(report, i);
-            const char *names[] = { "subject", "source", "destination", "message", "hint" };
-            const char *vals[] = { f->subject, f->source, f->destination, f->message, f->hint };
+            JsonNode *node = json_node_alloc();
 
-            json_builder_begin_object(b);
-            add_str(b, "code", f->code);
-            add_str(b, "severity", mp_severity_name(f->severity));
-            for (guint k = 0; k < G_N_ELEMENTS(names); k++) {
-                json_builder_set_member_name(b, names[k]);
-                if (vals[k]) {
-                    json_builder_add_string_value(b, vals[k]);
-                } else {
-                    json_builder_add_null_value(b);
-                }
-            }
-            json_builder_end_object(b);
+            json_node_take_object(json_node_init(node, JSON_NODE_OBJECT),
+                                  mp_finding_to_json(mp_report_get(report, i),
+                                                     "source", "destination"));
+            json_builder_add_value(b, node);
         }
         json_builder_end_array(b);
         root = json_builder_get_root(b);
