@@ -47,10 +47,12 @@ bool mp_capture_is_capture(const uint8_t *buf, size_t len);
 void mp_capture_header(uint8_t out[MP_CAPTURE_HEADER_LEN]);
 
 /*
- * The 64-bit hash of a page payload left out in hash mode: fast, not
- * cryptographic (it tells whether two captures carried the same page
- * contents, nothing more).
+ * The 64-bit hash of a page payload left out in hash mode: XXH3-64 with
+ * seed 0 (what `xxhsum -H3` prints), fast, not cryptographic: it tells
+ * whether two captures carried the same page contents, nothing more.
+ * FileStart.page_hash names it.
  */
+#define MP_CAPTURE_PAGE_HASH "xxh3-64"
 uint64_t mp_capture_hash(const uint8_t *buf, size_t len);
 
 typedef struct {

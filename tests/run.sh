@@ -22,7 +22,7 @@ packages=(build-essential meson ninja-build pkg-config libglib2.0-dev
           libjson-glib-dev clang libclang-rt-14-dev qemu-system-x86
           qemu-system-arm qemu-system-misc python3 jq xz-utils socat
           libnl-3-dev libnl-route-3-dev iproute2 glib-networking gnutls-bin
-          protobuf-c-compiler libprotobuf-c-dev librsvg2-bin)
+          protobuf-c-compiler libprotobuf-c-dev libxxhash-dev librsvg2-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
