@@ -19,6 +19,9 @@ G_BEGIN_DECLS
 
 /* packed records waiting for the writer thread, at most */
 #define MP_CAPTURE_QUEUE_LIMIT  (64u * 1024u * 1024u)
+/* the writer thread's aligned staging buffer (capture.c): a full one is
+ * one direct write */
+#define MP_CAPTURE_STAGING      (4u * 1024u * 1024u)
 
 typedef enum {
     MP_CAPTURE_PAGES_FULL,      /* every byte: the streams can be rebuilt */
