@@ -101,6 +101,8 @@ typedef struct {
     guint64 records, dropped_records, dropped_bytes;
     guint pages_mode;
     char *tool;
+    char *page_hash;            /* FileStart.page_hash, or NULL */
+    guint32 part;               /* FileStart.part: files rotated out before */
     const char *extract_dir;
     bool extract_failed;
     bool timeline;
@@ -340,6 +342,9 @@ static void on_record(Dump *d, const Migcap__Record *r)
         d->pages_mode = r->start->pages;
         g_free(d->tool);
         d->tool = g_strdup(r->start->tool);
+        g_free(d->page_hash);
+        d->page_hash = g_strdup(r->start->page_hash);
+        d->part = r->start->part;
         break;
     case MIGCAP__RECORD__BODY_CONNECTION:
         find_session(d, r->session, r->t_ns);
@@ -440,8 +445,13 @@ static void print_text(Dump *d, const char *path, const GError *cut)
 {
     static const char *const modes[] = { "full", "hash", "none" };
 
-    printf("capture %s: %s, pages %s, %" G_GUINT64_FORMAT " records\n", path,
-           d->tool ? d->tool : "?", d->pages_mode < 3 ? modes[d->pages_mode] : "?", d->records);
+    printf("capture %s: %s, pages %s%s%s, %" G_GUINT64_FORMAT " records\n", path,
+           d->tool ? d->tool : "?", d->pages_mode < 3 ? modes[d->pages_mode] : "?",
+           d->page_hash ? " hashed " : "", d->page_hash ? d->page_hash : "", d->records);
+    if (d->part) {
+        printf("  part %u: the file started after %u rotation%s (--capture-max-size); "
+               "what came before is in earlier files\n", d->part, d->part, d->part == 1 ? "" : "s");
+    }
     if (d->dropped_records) {
         printf("  dropped: %" G_GUINT64_FORMAT " records (%" G_GUINT64_FORMAT
                " bytes): the disk was slower than the migration\n",
@@ -576,6 +586,8 @@ static void print_json(Dump *d, const GError *cut)
     json_builder_begin_object(b);
     add_str(b, "tool", d->tool);
     add_str(b, "pages", d->pages_mode < 3 ? modes[d->pages_mode] : NULL);
+    add_str(b, "page_hash", d->page_hash);
+    add_int(b, "part", d->part);
     add_int(b, "records", (gint64)d->records);
     add_int(b, "dropped_records", (gint64)d->dropped_records);
     add_str(b, "cut_short", cut ? cut->message : NULL);
@@ -1016,6 +1028,12 @@ int capture_dump(const char *path, bool json, const char *extract_dir, const cha
                             "left out (--capture-pages hash or none): not extracted\n",
                             c->session, c->channel, what);
                     status = MAX(status, 1);
+                } else if (c->dir[di].gap && !c->dir[di].path && d.part) {
+                    fprintf(stderr, "migdump: session %u connection %u %s: its beginning is "
+                            "in an earlier file (this is part %u of a capture rotated by "
+                            "--capture-max-size): not extracted\n", c->session, c->channel,
+                            what, d.part);
+                    status = MAX(status, 1);
                 } else if (c->dir[di].gap) {
                     fprintf(stderr, "migdump: session %u connection %u %s: records were "
                             "dropped: %s holds the bytes up to the gap only\n", c->session,
@@ -1046,5 +1064,6 @@ int capture_dump(const char *path, bool json, const char *extract_dir, const cha
     g_ptr_array_unref(d.conns);
     g_ptr_array_unref(d.sessions);
     g_free(d.tool);
+    g_free(d.page_hash);
     return status;
 }
