@@ -29,6 +29,14 @@
 
 /* direct writes: offsets and lengths are multiples of this */
 #define CAPTURE_BLOCK      4096u
+/*
+ * Frames up to this size (a 512 KiB chunk and its record) are packed into
+ * buffers the writer thread gives back, at most CAPTURE_POOL of them kept:
+ * a fresh 512 KiB allocation is a fresh mapping, and faulting in and
+ * zeroing its pages cost the main loop as much as copying the chunk.
+ */
+#define CAPTURE_POOL_FRAME (516u * 1024u)
+#define CAPTURE_POOL       16u
 /* a partial block waits this long for more records before it is written */
 #define CAPTURE_TAIL_US    (20 * G_TIME_SPAN_MILLISECOND)
 
@@ -54,6 +62,8 @@ struct MpCapture {
     bool failed;                /* a write failed: everything after is dropped */
     guint64 dropped, dropped_bytes;
     guint64 gap, gap_bytes;     /* dropped since the last Dropped record */
+    GMutex pool_lock;           /* pack() runs under lock, frames go back outside */
+    GPtrArray *pool;            /* free CAPTURE_POOL_FRAME buffers, under pool_lock */
     /* main loop only */
     GPtrArray *watches;         /* Watch *: sockets sampled for TCP_INFO */
     GPtrArray *tcp_last;        /* Watch *: last figures, until the session ends */
@@ -102,20 +112,56 @@ bool mp_capture_pages_parse(const char *text, MpCapturePages *out)
     return false;
 }
 
-static GBytes *pack(const Migcap__Record *rec)
+typedef struct {
+    MpCapture *cap;
+    guint8 *buf;
+} PoolFrame;
+
+/* GBytes free function of a pooled frame; any thread. */
+static void pool_give_back(gpointer data)
 {
-    size_t n = migcap__record__get_packed_size(rec);
+    PoolFrame *f = data;
+    MpCapture *cap = f->cap;
+
+    g_mutex_lock(&cap->pool_lock);
+    if (cap->pool->len < CAPTURE_POOL) {
+        g_ptr_array_add(cap->pool, f->buf);
+        f->buf = NULL;
+    }
+    g_mutex_unlock(&cap->pool_lock);
+    g_free(f->buf);
+    g_free(f);
+}
+
+static GBytes *pack(MpCapture *cap, const Migcap__Record *rec)
+{
+    size_t n = migcap__record__get_packed_size(rec), total = MP_CAPTURE_FRAME_LEN + n;
+    PoolFrame *f = NULL;
     guint8 *buf;
     guint32 be;
 
     if (n > MP_CAPTURE_LIMIT_RECORD) {
         return NULL;
     }
-    buf = g_malloc(MP_CAPTURE_FRAME_LEN + n);
+    if (cap && total <= CAPTURE_POOL_FRAME) {
+        f = g_new(PoolFrame, 1);
+        f->cap = cap;
+        g_mutex_lock(&cap->pool_lock);
+        f->buf = cap->pool->len ? g_ptr_array_steal_index_fast(cap->pool, cap->pool->len - 1)
+                                : NULL;
+        g_mutex_unlock(&cap->pool_lock);
+        if (!f->buf) {
+            f->buf = g_malloc(CAPTURE_POOL_FRAME);
+        }
+        buf = f->buf;
+    } else {
+        buf = g_malloc(total);
+    }
     be = GUINT32_TO_BE((guint32)n);
     memcpy(buf, &be, 4);
     migcap__record__pack(rec, buf + MP_CAPTURE_FRAME_LEN);
-    return g_bytes_new_take(buf, MP_CAPTURE_FRAME_LEN + n);
+    return f ? g_bytes_new_with_free_func(buf, total, pool_give_back, f)
+             : g_bytes_new_take(buf, total);
 }
 
 /* Queue @rec (timestamped now) unless the queue is full; never waits. */
@@ -126,7 +172,7 @@ static void push(MpCapture *cap, Migcap__Record *rec)
 
     rec->has_t_ns = true;
     rec->t_ns = now_ns();
-    frame = pack(rec);
+    frame = pack(cap, rec);
     len = frame ? g_bytes_get_size(frame) : 0;
     g_mutex_lock(&cap->lock);
     if (!frame || cap->failed || cap->closing || cap->queued + len > MP_CAPTURE_QUEUE_LIMIT) {
@@ -151,7 +197,7 @@ static void push(MpCapture *cap, Migcap__Record *rec)
         r.dropped = &d;
         r.has_t_ns = true;
         r.t_ns = rec->t_ns;
-        gap_frame = pack(&r);
+        gap_frame = pack(cap, &r);
         cap->gap = cap->gap_bytes = 0;
         /* small, and it must not be lost: allowed over the limit */
         cap->queued += g_bytes_get_size(gap_frame);
@@ -187,7 +233,7 @@ static GBytes *file_start(MpCapture *cap)
     r.start = &st;
     r.has_t_ns = true;
     r.t_ns = st.start_ns;
-    rec = pack(&r);
+    rec = pack(NULL, &r);
     mp_capture_header(header);
     g_byte_array_append(out, header, sizeof(header));
     g_byte_array_append(out, g_bytes_get_data(rec, NULL), (guint)g_bytes_get_size(rec));
@@ -414,6 +460,8 @@ MpCapture *mp_capture_open(const char *path, MpCapturePages pages, guint64 max_s
     g_mutex_init(&cap->lock);
     g_cond_init(&cap->cond);
     g_queue_init(&cap->queue);
+    g_mutex_init(&cap->pool_lock);
+    cap->pool = g_ptr_array_new_with_free_func(g_free);
     cap->thread = g_thread_new("capture", writer_thread, cap);
     cap->watches = g_ptr_array_new();
     cap->tcp_last = g_ptr_array_new_with_free_func(g_free);
@@ -439,6 +487,8 @@ void mp_capture_close(MpCapture *cap)
     g_mutex_unlock(&cap->lock);
     g_thread_join(cap->thread);
     close_file(cap);
+    g_ptr_array_unref(cap->pool);
+    g_mutex_clear(&cap->pool_lock);
     g_aligned_free(cap->staging);
     g_free(cap->path);
     g_mutex_clear(&cap->lock);
