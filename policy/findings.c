@@ -138,6 +138,7 @@ const char *mp_verdict_name(MpVerdict verdict)
 struct MpReport {
     GPtrArray *findings;
     GHashTable *overrides;      /* code -> GINT_TO_POINTER(severity + 1) */
+    GHashTable *hints;          /* code -> the hint to give instead */
 };
 
 static void finding_free(gpointer p)
@@ -158,6 +159,7 @@ MpReport *mp_report_new(void)
 
     r->findings = g_ptr_array_new_with_free_func(finding_free);
     r->overrides = g_hash_table_new(g_str_hash, g_str_equal);
+    r->hints = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
     return r;
 }
 
@@ -168,6 +170,7 @@ void mp_report_free(MpReport *report)
     }
     g_ptr_array_unref(report->findings);
     g_hash_table_unref(report->overrides);
+    g_hash_table_unref(report->hints);
     g_free(report);
 }
 
@@ -180,6 +183,14 @@ void mp_report_override_severity(MpReport *report, const char *code,
     /* the table's string outlives the report */
     g_hash_table_replace(report->overrides, (gpointer)c->code,
                          GINT_TO_POINTER(severity + 1));
+}
+
+void mp_report_override_hint(MpReport *report, const char *code, const char *hint)
+{
+    const MpFindingCode *c = mp_finding_code_lookup(code);
+
+    g_return_if_fail(c != NULL);
+    g_hash_table_replace(report->hints, (gpointer)c->code, g_strdup(hint));
 }
 
 MpFinding *mp_report_add(MpReport *report, const char *code,
@@ -203,7 +214,8 @@ MpFinding *mp_report_add(MpReport *report, const char *code,
     f->subject = g_strdup(subject);
     f->source = g_strdup(source);
     f->destination = g_strdup(destination);
-    f->hint = g_strdup(hint);
+    f->hint = g_strdup(g_hash_table_contains(report->hints, c->code)
+                       ? g_hash_table_lookup(report->hints, c->code) : hint);
     va_start(ap, message_format);
     f->message = g_strdup_vprintf(message_format, ap);
     va_end(ap);

@@ -72,6 +72,12 @@ MpFinding *mp_report_add(MpReport *report, const char *code,
 void mp_report_override_severity(MpReport *report, const char *code,
                                  MpSeverity severity);
 
+/*
+ * From now on findings with @code carry @hint (NULL: none) instead of the
+ * check's own: the offline commands have no --source-qmp to suggest.
+ */
+void mp_report_override_hint(MpReport *report, const char *code, const char *hint);
+
 guint mp_report_count(const MpReport *report);
 const MpFinding *mp_report_get(const MpReport *report, guint index);
 guint mp_report_count_severity(const MpReport *report, MpSeverity severity);
