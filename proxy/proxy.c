@@ -125,6 +125,7 @@ struct Session {
     /* decoding progress of the main channel */
     bool prefix_done;
     bool ram_start_open, ram_start_done;
+    bool ram_setup_eos;         /* the ram START section's data has ended */
     uint32_t ram_section_id;
     char *prefix_error;
     uint64_t prefix_error_offset;
@@ -545,6 +546,11 @@ static void on_main_event(const MigEvent *ev, void *opaque)
             s->prefix_done = true;
         }
         break;
+    case MIG_EV_RAM_EOS:
+        if (s->ram_start_open) {
+            s->ram_setup_eos = true;
+        }
+        break;
     case MIG_EV_SECTION_END:
         if (s->ram_start_open && ev->u.section.section_id == s->ram_section_id) {
             s->ram_start_open = false;
@@ -947,7 +953,19 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
                                           s->proxy->cfg.limits.prefix_bytes);
         s->prefix_done = true;
     }
-    if (l->up && ch->kind == CH_MAIN && s->prefix_done && !s->gate_started) {
+    if (l->up && ch->kind != CH_MAIN && !s->prefix_done && s->ram_setup_eos &&
+        l->held->len >= s->proxy->cfg.limits.held_bytes) {
+        /*
+         * QEMU sends pages on its multifd channels only once its setup is
+         * over, but the ram section's footer may still sit in its main
+         * channel's buffer, flushed at the end of the first round, which
+         * waits for these channels: holding on for the footer would stall
+         * both sides until the prefix timeout.  Every setup section has
+         * been written; judge the ones that came.
+         */
+        s->prefix_done = true;
+    }
+    if (l->up && s->prefix_done && !s->gate_started) {
         session_gate(s);
     }
     leg_pump(l);
