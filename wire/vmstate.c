@@ -46,6 +46,7 @@ typedef struct {
     size_t pos;
     uint64_t base;
     guint values;
+    bool foreign;               /* mig_vmstate_walk_foreign(): subsections from the stream */
     GError **error;
 } Walk;
 
@@ -193,6 +194,8 @@ static char *format_int(const uint8_t *p, size_t n, bool is_signed)
 }
 
 static JsonNode *walk_level(Walk *w, JsonObject *vmsd, const char *what, guint depth);
+static bool read_stream_subsections(Walk *w, JsonObject *out, JsonObject *vmsd,
+                                    const char *what, guint depth);
 
 /* One element of field @f (named @name) at the cursor. */
 static JsonNode *read_element(Walk *w, JsonObject *f, const char *name, guint depth)
@@ -430,7 +433,11 @@ static JsonNode *walk_level(Walk *w, JsonObject *vmsd, const char *what, guint d
             add_value(out, name, v, element);
         }
     }
-    if (sn) {
+    if (w->foreign) {
+        if (!read_stream_subsections(w, out, vmsd, what, depth)) {
+            return NULL;
+        }
+    } else if (sn) {
         JsonArray *subs = json_node_get_array(sn);
 
         for (guint i = 0; i < json_array_get_length(subs); i++) {
@@ -451,24 +458,139 @@ static JsonNode *walk_level(Walk *w, JsonObject *vmsd, const char *what, guint d
     return node;
 }
 
-JsonNode *mig_vmstate_walk(JsonObject *vmsd, const uint8_t *buf, size_t len,
-                           uint64_t base_offset, GError **error)
+/*
+ * The foreign walk's subsections, read as QEMU's vmstate_subsection_load()
+ * reads them: while the next byte is 0x05 and a counted name follows that
+ * starts with this level's vmsd_name, it is a subsection, looked up by
+ * that name; anything else ends the level (and is then the next field of
+ * an enclosing level, or bytes left over).  Which subsections follow is
+ * the source's needed() decision, so the stream, not the reference,
+ * says which are there.
+ */
+static bool read_stream_subsections(Walk *w, JsonObject *out, JsonObject *vmsd,
+                                    const char *what, guint depth)
 {
-    Walk w = { .buf = buf, .len = len, .base = base_offset, .error = error };
+    const char *parent = member_str(vmsd, "vmsd_name");
+    size_t plen = parent ? strlen(parent) : 0;
+    JsonNode *sn = json_object_get_member(vmsd, "subsections");
+    JsonArray *subs = sn ? json_node_get_array(sn) : NULL;
+
+    /* each round consumes at least 7 bytes, so the payload bounds it */
+    for (;;) {
+        const uint8_t *p = w->buf + w->pos;
+        size_t left = w->len - w->pos, n;
+        g_autofree char *name = NULL;
+        JsonObject *sub = NULL;
+        uint64_t dv;
+        uint32_t version;
+        JsonNode *v;
+
+        if (left < 2 || p[0] != SUBSECTION_MARK) {
+            return true;
+        }
+        n = p[1];
+        if (n < plen + 1 || n > left - 2 || (plen && memcmp(p + 2, parent, plen) != 0)) {
+            return true;        /* QEMU: not a subsection of this level */
+        }
+        /* QEMU compares the name as a C string, so does this */
+        name = g_strndup((const char *)p + 2, n);
+        for (guint i = 0; subs && i < json_array_get_length(subs); i++) {
+            JsonNode *e = json_array_get_element(subs, i);
+            const char *sname;
+
+            if (!JSON_NODE_HOLDS_OBJECT(e)) {
+                walk_fail(w, MIG_WIRE_ERROR_CORRUPT,
+                          "VMDESCRIPTION: subsection %u of '%s' is not an object", i, what);
+                return false;
+            }
+            sname = member_str(json_node_get_object(e), "vmsd_name");
+            if (sname && strcmp(sname, name) == 0) {
+                sub = json_node_get_object(e);
+                break;
+            }
+        }
+        if (!sub) {
+            g_autofree char *shown = g_strescape(name, NULL);
+
+            walk_fail(w, MIG_WIRE_ERROR_UNSUPPORTED,
+                      "no description of subsection '%s' (the reference stream did not "
+                      "send it)", shown);
+            return false;
+        }
+        if (left - 2 - n < 4) {
+            walk_fail(w, MIG_WIRE_ERROR_TRUNCATED,
+                      "subsection '%s': header runs past the payload's end", name);
+            return false;
+        }
+        version = (uint32_t)p[2 + n] << 24 | (uint32_t)p[3 + n] << 16 |
+                  (uint32_t)p[4 + n] << 8 | p[5 + n];
+        if (!member_u64(sub, "version", &dv)) {
+            walk_fail(w, MIG_WIRE_ERROR_UNSUPPORTED,
+                      "subsection '%s': the description gives no version, the stream "
+                      "sends version %u", name, version);
+            return false;
+        }
+        if (dv != version) {
+            walk_fail(w, MIG_WIRE_ERROR_UNSUPPORTED,
+                      "subsection '%s': the description is of version %" G_GUINT64_FORMAT
+                      ", the stream sends version %u", name, dv, version);
+            return false;
+        }
+        w->pos += 2 + n + 4;
+        v = walk_level(w, sub, name, depth + 1);
+        if (!v) {
+            return false;
+        }
+        add_value(out, name, v, false);
+    }
+}
+
+/* The whole payload by @vmsd: every byte accounted for. */
+static JsonNode *walk_top(Walk *w, JsonObject *vmsd)
+{
     const char *what = member_str(vmsd, "name");
     JsonNode *v;
 
     if (!what) {
         what = member_str(vmsd, "vmsd_name");
     }
-    v = walk_level(&w, vmsd, what ? what : "device", 0);
-    if (v && w.pos != len) {
+    v = walk_level(w, vmsd, what ? what : "device", 0);
+    if (v && w->pos != w->len) {
         json_node_unref(v);
-        return walk_fail(&w, MIG_WIRE_ERROR_CORRUPT,
+        return walk_fail(w, MIG_WIRE_ERROR_CORRUPT,
                          "'%s': %zu payload bytes left after every described field "
-                         "and subsection", what ? what : "device", len - w.pos);
+                         "and subsection", what ? what : "device", w->len - w->pos);
     }
     return v;
+}
+
+JsonNode *mig_vmstate_walk(JsonObject *vmsd, const uint8_t *buf, size_t len,
+                           uint64_t base_offset, GError **error)
+{
+    Walk w = { .buf = buf, .len = len, .base = base_offset, .error = error };
+
+    return walk_top(&w, vmsd);
+}
+
+JsonNode *mig_vmstate_walk_foreign(JsonObject *vmsd, uint32_t section_version,
+                                   const uint8_t *buf, size_t len, uint64_t base_offset,
+                                   GError **error)
+{
+    Walk w = { .buf = buf, .len = len, .base = base_offset, .foreign = true,
+               .error = error };
+    uint64_t dv;
+
+    if (!member_u64(vmsd, "version", &dv)) {
+        return walk_fail(&w, MIG_WIRE_ERROR_UNSUPPORTED,
+                         "the description gives no version, the section is version %u",
+                         section_version);
+    }
+    if (dv != section_version) {
+        return walk_fail(&w, MIG_WIRE_ERROR_UNSUPPORTED,
+                         "the description is of version %" G_GUINT64_FORMAT ", the section "
+                         "is version %u", dv, section_version);
+    }
+    return walk_top(&w, vmsd);
 }
 
 bool mig_json_nesting_ok(const char *s, size_t n, unsigned max)

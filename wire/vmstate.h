@@ -73,6 +73,29 @@ JsonNode *mig_vmstate_walk(JsonObject *vmsd, const uint8_t *buf, size_t len,
                            uint64_t base_offset, GError **error);
 
 /*
+ * Walk by a description that is not the stream's own: @vmsd comes from a
+ * reference VMDESCRIPTION written by the same configuration (for the
+ * destination, the stream `probe --sections-from` read), @buf is a payload
+ * of another stream, which may have none (postcopy, suppress-vmdesc, cut).
+ * Two things differ from mig_vmstate_walk():
+ *   - the description's "version" must be @section_version (the section
+ *     header's): a layout of another version is never guessed;
+ *   - which subsections follow the fields is the source's needed()
+ *     decision, so they are read from the stream as QEMU's loader reads
+ *     them (0x05, counted name starting with the level's vmsd_name, be32
+ *     version) and each is looked up by name in the description, whose
+ *     own list only says what the reference happened to send.
+ * Errors: MIG_WIRE_ERROR_UNSUPPORTED when the description cannot be
+ * applied (version differs, a subsection the reference has no description
+ * of, a struct described without fields): the payload is not judged.
+ * Any other code means the payload does not fit the layout: a destination
+ * with that layout would fail to load it.
+ */
+JsonNode *mig_vmstate_walk_foreign(JsonObject *vmsd, uint32_t section_version,
+                                   const uint8_t *buf, size_t len, uint64_t base_offset,
+                                   GError **error);
+
+/*
  * TRUE when no object or array in the @n bytes of JSON at @s nests deeper
  * than @max.  json-glib recurses once per level, so anything that parses
  * JSON from a peer or a file checks this first.

@@ -401,6 +401,198 @@ static void test_real_sections(void)
     g_assert_cmpuint(count, >=, 8);
 }
 
+
+/* ---- a description that is not the stream's own (mig_vmstate_walk_foreign) ---- */
+
+static JsonNode *foreign_text(const char *desc, uint32_t version, const uint8_t *p, size_t n,
+                              GError **err)
+{
+    g_autoptr(JsonNode) d = parse(desc, -1);
+
+    return mig_vmstate_walk_foreign(json_node_get_object(d), version, p, n, BASE, err);
+}
+
+static void expect_foreign_error(const char *desc, uint32_t version, const uint8_t *p, size_t n,
+                                 int code, uint64_t offset, const char *words)
+{
+    g_autoptr(GError) err = NULL;
+
+    g_assert_null(foreign_text(desc, version, p, n, &err));
+    g_assert_error(err, MIG_WIRE_ERROR, code);
+    g_assert_cmpuint(error_offset(err), ==, offset);
+    if (!strstr(err->message, words)) {
+        g_error("'%s' does not say '%s'", err->message, words);
+    }
+}
+
+/* The reference describes the same subsections: the same values as the own walk. */
+static void test_foreign_golden(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonNode) v = foreign_text(golden_desc, 1, golden_payload,
+                                         sizeof(golden_payload), &err);
+    g_autoptr(JsonNode) want = parse(golden_values, -1);
+    g_autofree char *got_text = NULL, *want_text = NULL;
+
+    g_assert_no_error(err);
+    got_text = to_text(v);
+    want_text = to_text(want);
+    g_assert_cmpstr(got_text, ==, want_text);
+}
+
+/* Never a layout of another version. */
+static void test_foreign_version(void)
+{
+    g_autoptr(GString) nover = g_string_new(golden_desc);
+
+    expect_foreign_error(golden_desc, 2, golden_payload, sizeof(golden_payload),
+                         MIG_WIRE_ERROR_UNSUPPORTED, BASE,
+                         "the description is of version 1, the section is version 2");
+    g_string_replace(nover, "\"vmsd_name\":\"dev\",\"version\":1,", "\"vmsd_name\":\"dev\",", 1);
+    expect_foreign_error(nover->str, 1, golden_payload, sizeof(golden_payload),
+                         MIG_WIRE_ERROR_UNSUPPORTED, BASE, "gives no version");
+}
+
+/* The stream decides which subsections follow; the reference only describes them. */
+static void test_foreign_subsections(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonNode) v = NULL, own = NULL;
+    g_autoptr(GString) no_extra = g_string_new(golden_desc);
+    g_autoptr(GString) old_sub = g_string_new(golden_desc);
+    g_autoptr(GString) more = g_string_new(golden_desc);
+    uint8_t buf[sizeof(golden_payload)];
+
+    /* dev/extra not sent: fine by the reference, which describes it */
+    v = foreign_text(golden_desc, 1, golden_payload, AT_LAST_MARK, &err);
+    g_assert_no_error(err);
+    g_assert_false(json_object_has_member(json_node_get_object(v), "dev/extra"));
+    g_assert_true(json_object_has_member(json_node_get_object(v), "dup"));
+    /* the own walk, whose description says it was sent, refuses that */
+    own = walk_text(golden_desc, golden_payload, AT_LAST_MARK, &err);
+    g_assert_null(own);
+    g_clear_error(&err);
+
+    /* sent, but the reference never sent it: not judged */
+    g_string_replace(no_extra, ",\"subsections\":[{\"vmsd_name\":\"dev/extra\"",
+                     ",\"subsections\":[{\"vmsd_name\":\"dev/other\"", 1);
+    expect_foreign_error(no_extra->str, 1, golden_payload, sizeof(golden_payload),
+                         MIG_WIRE_ERROR_UNSUPPORTED, BASE + AT_LAST_MARK,
+                         "no description of subsection 'dev/extra'");
+    /* a subsection of another version */
+    g_string_replace(old_sub, "\"vmsd_name\":\"inner/sub\",\"version\":2",
+                     "\"vmsd_name\":\"inner/sub\",\"version\":1", 1);
+    expect_foreign_error(old_sub->str, 1, golden_payload, sizeof(golden_payload),
+                         MIG_WIRE_ERROR_UNSUPPORTED, BASE + AT_SUB_MARK,
+                         "subsection 'inner/sub': the description is of version 1, "
+                         "the stream sends version 2");
+    /* the reference sent more than this stream: the rest is not required */
+    g_string_replace(more, "\"subsections\":[{\"vmsd_name\":\"dev/extra\"",
+                     "\"subsections\":[{\"vmsd_name\":\"dev/first\",\"version\":1,"
+                     "\"fields\":[{\"name\":\"q\",\"type\":\"uint64\",\"size\":8}]},"
+                     "{\"vmsd_name\":\"dev/extra\"", 1);
+    g_clear_pointer(&v, json_node_unref);
+    v = foreign_text(more->str, 1, golden_payload, sizeof(golden_payload), &err);
+    g_assert_no_error(err);
+    g_assert_true(json_object_has_member(json_node_get_object(v), "dev/extra"));
+
+    /* a subsection name not under this level's vmsd_name is not a subsection (QEMU) */
+    memcpy(buf, golden_payload, sizeof(buf));
+    buf[AT_LAST_MARK + 2] = 'x';        /* "xev/extra" */
+    expect_foreign_error(golden_desc, 1, buf, sizeof(buf), MIG_WIRE_ERROR_CORRUPT,
+                         BASE + AT_LAST_MARK, "17 payload bytes left");
+}
+
+/* A 0x05 that starts no subsection is the next field's data, as in QEMU. */
+static void test_foreign_mark_as_data(void)
+{
+    static const char desc[] =
+        "{\"vmsd_name\":\"dev\",\"version\":3,\"fields\":["
+        "{\"name\":\"s\",\"type\":\"struct\",\"size\":1,\"struct\":{\"vmsd_name\":\"in\","
+        "\"version\":1,\"fields\":[{\"name\":\"a\",\"type\":\"uint8\",\"size\":1}]}},"
+        "{\"name\":\"b\",\"type\":\"uint16\",\"size\":2},"
+        "{\"name\":\"c\",\"type\":\"uint8\",\"size\":1}]}";
+    static const uint8_t payload[] = { 0x01, 0x05, 0x01, 0x05 };
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonNode) v = foreign_text(desc, 3, payload, sizeof(payload), &err);
+    g_autoptr(JsonNode) own = walk_text(desc, payload, sizeof(payload), &err);
+    g_autofree char *a = NULL, *b = NULL;
+
+    g_assert_no_error(err);
+    a = to_text(v);
+    b = to_text(own);
+    g_assert_cmpstr(a, ==, b);
+    g_assert_cmpstr(a, ==, "{\"s\":{\"a\":\"0x01\"},\"b\":\"0x0501\",\"c\":\"0x05\"}");
+}
+
+/*
+ * Every proper prefix but the one that stops before the optional
+ * dev/extra fails, with an offset inside the prefix, and never as
+ * "not judged" (UNSUPPORTED): a short payload is a payload that does not fit.
+ */
+static void test_foreign_truncated(void)
+{
+    for (size_t cut = 0; cut < sizeof(golden_payload); cut++) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(JsonNode) v = foreign_text(golden_desc, 1, golden_payload, cut, &err);
+
+        if (cut == AT_LAST_MARK) {
+            g_assert_no_error(err);
+            continue;
+        }
+        g_assert_null(v);
+        g_assert_nonnull(err);
+        g_assert_true(err->domain == MIG_WIRE_ERROR);
+        g_assert_cmpint(err->code, !=, MIG_WIRE_ERROR_UNSUPPORTED);
+        g_assert_cmpuint(error_offset(err), >=, BASE);
+        g_assert_cmpuint(error_offset(err), <=, BASE + cut);
+    }
+}
+
+/* Real 7.2 sections: the foreign walk with their own description is the own walk. */
+static void test_foreign_real_sections(void)
+{
+    const char *corpus = g_getenv("VMSTATE_CORPUS");
+    g_autoptr(GDir) dir = NULL;
+    const char *name;
+    guint count = 0;
+
+    if (!corpus) {
+        g_test_skip("VMSTATE_CORPUS not set (run through meson test)");
+        return;
+    }
+    dir = g_dir_open(corpus, 0, NULL);
+    g_assert_nonnull(dir);
+    while ((name = g_dir_read_name(dir))) {
+        g_autofree char *path = g_build_filename(corpus, name, NULL);
+        g_autofree char *blob = NULL, *a = NULL, *b = NULL;
+        g_autoptr(JsonNode) desc = NULL, v = NULL, w = NULL;
+        g_autoptr(GError) err = NULL;
+        JsonObject *o;
+        gsize len, jlen;
+
+        if (!g_str_has_prefix(name, "qemu72-") || !g_str_has_suffix(name, ".bin")) {
+            continue;
+        }
+        g_assert_true(g_file_get_contents(path, &blob, &len, NULL));
+        jlen = (guint8)blob[0] << 8 | (guint8)blob[1];
+        g_assert_cmpuint(len, >=, 2 + jlen);
+        desc = parse(blob + 2, (gssize)jlen);
+        o = json_node_get_object(desc);
+        v = mig_vmstate_walk(o, (const uint8_t *)blob + 2 + jlen, len - 2 - jlen, BASE, &err);
+        g_assert_no_error(err);
+        w = mig_vmstate_walk_foreign(o, (uint32_t)json_object_get_int_member(o, "version"),
+                                     (const uint8_t *)blob + 2 + jlen, len - 2 - jlen, BASE,
+                                     &err);
+        g_assert_no_error(err);
+        a = to_text(v);
+        b = to_text(w);
+        g_assert_cmpstr(a, ==, b);
+        count++;
+    }
+    g_assert_cmpuint(count, >=, 8);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -412,5 +604,11 @@ int main(int argc, char **argv)
     g_test_add_func("/vmstate/limits", test_limits);
     g_test_add_func("/vmstate/desc-parse", test_desc_parse);
     g_test_add_func("/vmstate/real-sections", test_real_sections);
+    g_test_add_func("/vmstate/foreign-golden", test_foreign_golden);
+    g_test_add_func("/vmstate/foreign-version", test_foreign_version);
+    g_test_add_func("/vmstate/foreign-subsections", test_foreign_subsections);
+    g_test_add_func("/vmstate/foreign-mark-as-data", test_foreign_mark_as_data);
+    g_test_add_func("/vmstate/foreign-truncated", test_foreign_truncated);
+    g_test_add_func("/vmstate/foreign-real-sections", test_foreign_real_sections);
     return g_test_run();
 }

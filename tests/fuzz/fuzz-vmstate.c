@@ -4,7 +4,10 @@
  * device object, as in tests/fuzz/corpus/vmstate), then the payload.
  * Beyond "no crash, no leak, no hang" it checks the walker's promise that
  * the description accounts for every byte: when a payload walks, the same
- * payload less its last byte must not.
+ * payload less its last byte must not.  The same input goes through the
+ * foreign walk (mig_vmstate_walk_foreign: subsections read from the
+ * stream) with the description's own version, with the same promises,
+ * and with another version, which must be refused before any byte.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +15,34 @@
 #include "vmstate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void foreign(JsonObject *desc, const uint8_t *payload, size_t plen)
+{
+    g_autoptr(GError) err = NULL;
+    JsonNode *vn = json_object_get_member(desc, "version");
+    uint32_t version = 0;
+    JsonNode *v;
+
+    if (vn && JSON_NODE_HOLDS_VALUE(vn) && json_node_get_value_type(vn) == G_TYPE_INT64) {
+        version = (uint32_t)json_node_get_int(vn);
+    }
+    v = mig_vmstate_walk_foreign(desc, version, payload, plen, 0, &err);
+    if (v) {
+        json_node_unref(v);
+        if (plen) {
+            v = mig_vmstate_walk_foreign(desc, version, payload, plen - 1, 0, NULL);
+            if (v) {
+                abort();    /* the stream's own subsections do not change that */
+            }
+        }
+        v = mig_vmstate_walk_foreign(desc, version + 1, payload, plen, 0, &err);
+        if (v || !err || err->code != MIG_WIRE_ERROR_UNSUPPORTED) {
+            abort();        /* another version is never walked */
+        }
+    } else if (!err || !g_str_has_prefix(err->message, "offset ")) {
+        abort();
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -60,5 +91,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (!err || !g_str_has_prefix(err->message, "offset ")) {
         abort();            /* every failure says where */
     }
+    foreign(json_node_get_object(root), payload, plen);
     return 0;
 }
