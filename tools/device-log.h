@@ -34,13 +34,21 @@ bool device_log_has_vmdesc(const DeviceLog *log);
  */
 const MigVmstateDesc *device_log_vmdesc(DeviceLog *log);
 
+/* The parsed VMDESCRIPTION, now the caller's (NULL as above). */
+MigVmstateDesc *device_log_take_vmdesc(DeviceLog *log);
+
 /*
  * Print every section that analyze-migration.py prints, from the file
  * open on @fd (payloads are read back at the offsets the events gave):
  * as text, or with @json as one object keyed "IDSTR (SECTION_ID)".
+ * With @reference (a VMDESCRIPTION of another stream of the same
+ * configuration) sections are walked by it (mig_vmstate_walk_foreign)
+ * instead of the stream's own, which need not exist; a section whose
+ * walk lands exactly on a boundary the footer scan guessed confirms it.
  * Problems go to stderr.  Returns 0 when every FULL section was decoded
  * field by field, 1 when one was not, 2 when @fd cannot be read back.
  */
-int device_log_print(DeviceLog *log, int fd, bool json, FILE *out);
+int device_log_print(DeviceLog *log, int fd, const MigVmstateDesc *reference, bool json,
+                     FILE *out);
 
 #endif

@@ -6,7 +6,9 @@
  * did not, 2 on usage or I/O errors.
  *
  * Device state (device-log.c): --devices prints every FULL section field
- * by field from the stream's VMDESCRIPTION; --dest-vmstate DUMP checks
+ * by field from the stream's VMDESCRIPTION, or with --description REF from
+ * another stream's (of the same configuration; FILE then needs none of
+ * its own); --dest-vmstate DUMP checks
  * section versions against a destination's -dump-vmstate file;
  * --compare-devices SRC DST compares the sections of two streams.  These
  * exit 1 when a section could not be decoded or a check found an error.
@@ -740,6 +742,34 @@ static int compare_devices(const char *src_path, const char *dst_path, uint32_t 
     return rc;
 }
 
+/*
+ * --description REF: the VMDESCRIPTION of the stream file @path, which
+ * must decode to a clean end.  NULL when it cannot be had (said on stderr).
+ */
+static MigVmstateDesc *load_reference(const char *path, uint32_t page_size, size_t chunk)
+{
+    DeviceLog *log;
+    MigVmstateDesc *desc;
+
+    if (capture_dump_is_capture(path)) {
+        fprintf(stderr, "migdump: %s: a capture; extract the source's stream with --extract "
+                "and give that as --description\n", path);
+        return NULL;
+    }
+    log = sections_of(path, page_size, chunk);
+    if (!log) {
+        return NULL;
+    }
+    if (!device_log_has_vmdesc(log)) {
+        fprintf(stderr, "migdump: %s: no VMDESCRIPTION to describe devices by\n", path);
+        device_log_free(log);
+        return NULL;
+    }
+    desc = device_log_take_vmdesc(log);
+    device_log_free(log);
+    return desc;
+}
+
 /* Frees what the event handlers gathered in @s. */
 static void summary_clear(Summary *s)
 {
@@ -766,7 +796,8 @@ static void summary_clear(Summary *s)
  * the decoder's error, if any).  Returns the exit status.
  */
 static int device_modes(Summary *s, const char *path, int fd, bool devices,
-                        const char *dest_vmstate, bool json, const GError *decode_err)
+                        const MigVmstateDesc *reference, const char *dest_vmstate, bool json,
+                        const GError *decode_err)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(MpVmstateDump) dump = NULL;
@@ -776,12 +807,12 @@ static int device_modes(Summary *s, const char *path, int fd, bool devices,
         fprintf(stderr, "migdump: %s: %s\n", path, decode_err->message);
     }
     if (devices) {
-        if (decode_err && !device_log_has_vmdesc(s->devlog)) {
+        if (decode_err && !reference && !device_log_has_vmdesc(s->devlog)) {
             fprintf(stderr, "migdump: the stream did not decode to its end, where the "
                     "VMDESCRIPTION that describes device fields comes\n");
             return 1;
         }
-        return device_log_print(s->devlog, fd, json, stdout);
+        return device_log_print(s->devlog, fd, reference, json, stdout);
     }
     dump = mp_vmstate_dump_load(dest_vmstate, &err);
     if (!dump) {
@@ -802,7 +833,8 @@ int main(int argc, char **argv)
 {
     gboolean json = FALSE, events = FALSE, devices = FALSE, compare = FALSE;
     g_autofree char *channel = NULL, *dest_vmstate = NULL, *extract = NULL,
-                     *timeline = NULL;
+                     *timeline = NULL, *description = NULL;
+    g_autoptr(MigVmstateDesc) reference = NULL;
     gint page_size = 4096, chunk = 256 * 1024;
     GOptionEntry entries[] = {
         { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "print one JSON object", NULL },
@@ -815,6 +847,9 @@ int main(int argc, char **argv)
           "feed the decoder this many bytes at a time", "BYTES" },
         { "devices", 'd', 0, G_OPTION_ARG_NONE, &devices,
           "print every device section field by field (from the VMDESCRIPTION)", NULL },
+        { "description", 0, 0, G_OPTION_ARG_FILENAME, &description,
+          "with --devices: describe devices by the VMDESCRIPTION of REF, a stream file of "
+          "the same configuration (FILE needs none of its own)", "REF" },
         { "dest-vmstate", 0, 0, G_OPTION_ARG_FILENAME, &dest_vmstate,
           "check section versions against a destination's -dump-vmstate FILE", "FILE" },
         { "extract", 0, 0, G_OPTION_ARG_FILENAME, &extract,
@@ -839,10 +874,10 @@ int main(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc != (compare ? 3 : 2) ||
         chunk <= 0 || page_size < 1024 || (page_size & (page_size - 1)) ||
-        (compare + devices + (dest_vmstate != NULL) > 1) ||
+        (compare + devices + (dest_vmstate != NULL) > 1) || (description && !devices) ||
         ((compare || devices || dest_vmstate) && (events || channel))) {
         fprintf(stderr, "migdump: %s\nusage: migdump [--json|--events] [--channel KIND] FILE|-\n"
-                "       migdump --devices [--json] FILE\n"
+                "       migdump --devices [--description REF] [--json] FILE\n"
                 "       migdump --dest-vmstate DUMP [--json] FILE\n"
                 "       migdump --compare-devices [--json] SRC DST\n"
                 "       migdump [--json] CAPTURE | --extract DIR CAPTURE | --timeline FILE.svg CAPTURE\n",
@@ -876,6 +911,12 @@ int main(int argc, char **argv)
     if (extract || timeline || capture_dump_is_capture(path)) {
         /* a file written by migproxy --capture, recognised by its magic */
         return capture_dump(path, json, extract, timeline);
+    }
+    if (description) {
+        reference = load_reference(description, (uint32_t)page_size, (size_t)chunk);
+        if (!reference) {
+            return 2;
+        }
     }
     fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
     if (fd < 0) {
@@ -914,7 +955,7 @@ int main(int argc, char **argv)
     if (rc == 2) {
         status = 2;
     } else if (devices || dest_vmstate) {
-        status = device_modes(&s, path, fd, devices, dest_vmstate, json, err);
+        status = device_modes(&s, path, fd, devices, reference, dest_vmstate, json, err);
         status = ok ? status : MAX(status, 1);
     } else {
         if (json) {
