@@ -19,6 +19,8 @@ typedef struct {
     GHashTable *seen;           /* "instance:idstr" */
     char *machine;
     guint mismatched;
+    GByteArray *vmdesc;         /* NULL: not wanted */
+    bool has_vmdesc;
 } StreamRead;
 
 static void on_stream_event(const MigEvent *ev, void *opaque)
@@ -39,13 +41,21 @@ static void on_stream_event(const MigEvent *ev, void *opaque)
         }
     } else if (ev->type == MIG_EV_BOUNDARIES_CHECKED) {
         r->mismatched += ev->u.check.mismatched;
+    } else if (ev->type == MIG_EV_VMDESC && r->vmdesc) {
+        /* the decoder holds at most MIG_LIMIT_VMDESC bytes of it */
+        g_byte_array_set_size(r->vmdesc, 0);
+        g_byte_array_append(r->vmdesc, (const guint8 *)ev->u.vmdesc.json,
+                            ev->u.vmdesc.length);
+        r->has_vmdesc = true;
     }
 }
 
-GArray *mp_sections_from_stream_file(const char *path, char **machine, GError **error)
+/* Also the stream's VMDESCRIPTION into *@vmdesc when not NULL (NULL: none). */
+static GArray *read_stream_file(const char *path, char **machine, GByteArray **vmdesc,
+                                GError **error)
 {
     MigDecoderConfig cfg = { .channel = MIG_CHANNEL_MAIN, .target_page_size = 4096 };
-    StreamRead r = { 0 };
+    StreamRead r = { .vmdesc = vmdesc ? g_byte_array_new() : NULL };
     MigDecoder *dec;
     struct stat st;
     int fd;
@@ -87,6 +97,9 @@ GArray *mp_sections_from_stream_file(const char *path, char **machine, GError **
         }
         g_array_free(r.sections, TRUE);
         g_free(r.machine);
+        if (r.vmdesc) {
+            g_byte_array_unref(r.vmdesc);
+        }
         return NULL;
     }
     if (machine) {
@@ -94,7 +107,42 @@ GArray *mp_sections_from_stream_file(const char *path, char **machine, GError **
     } else {
         g_free(r.machine);
     }
+    if (vmdesc) {
+        *vmdesc = r.has_vmdesc ? r.vmdesc : NULL;
+        if (!r.has_vmdesc) {
+            g_byte_array_unref(r.vmdesc);
+        }
+    }
     return r.sections;
+}
+
+GArray *mp_sections_from_stream_file(const char *path, char **machine, GError **error)
+{
+    return read_stream_file(path, machine, NULL, error);
+}
+
+/*
+ * The layouts of a profile from the stream's VMDESCRIPTION.  One level
+ * less than the decoder's nesting limit: the profile adds one around it
+ * and its reader has the same limit.
+ */
+static MigVmstateDesc *layouts_of(const char *path, const GByteArray *vmdesc, GError **error)
+{
+    g_autoptr(GError) err = NULL;
+    MigVmstateDesc *d;
+
+    if (!mig_json_nesting_ok((const char *)vmdesc->data, vmdesc->len,
+                             MIG_LIMIT_JSON_DEPTH - 1)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                    "%s: VMDESCRIPTION nests deeper than %u levels: a profile could not "
+                    "be read back with it", path, MIG_LIMIT_JSON_DEPTH - 1);
+        return NULL;
+    }
+    d = mig_vmstate_desc_parse((const char *)vmdesc->data, vmdesc->len, &err);
+    if (!d) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: %s", path, err->message);
+    }
+    return d;
 }
 
 guint mp_sections_apply_dump(GArray *sections, const MpVmstateDump *dump)
@@ -133,9 +181,15 @@ bool mp_facts_add_sections_from(MpFacts *facts, const char *stream, const char *
                                 guint *ranged, GError **error)
 {
     g_autofree char *machine = NULL;
-    GArray *list = mp_sections_from_stream_file(stream, &machine, error);
+    g_autoptr(GByteArray) vmdesc = NULL;
+    g_autoptr(MigVmstateDesc) layouts = NULL;
+    GArray *list = read_stream_file(stream, &machine, &vmdesc, error);
 
     if (!list) {
+        return false;
+    }
+    if (vmdesc && !(layouts = layouts_of(stream, vmdesc, error))) {
+        g_array_free(list, TRUE);
         return false;
     }
     if (facts->machine && machine && strcmp(facts->machine, machine) != 0) {
@@ -162,6 +216,8 @@ bool mp_facts_add_sections_from(MpFacts *facts, const char *stream, const char *
         g_array_free(facts->sections, TRUE);
     }
     facts->sections = list;
+    mig_vmstate_desc_free(facts->layouts);
+    facts->layouts = g_steal_pointer(&layouts);
     return true;
 }
 

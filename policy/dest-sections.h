@@ -50,8 +50,9 @@ guint mp_sections_apply_dump(GArray *sections, const MpVmstateDump *dump);
 /*
  * For `migproxy probe --sections-from STREAM [--dest-vmstate DUMP]`: set
  * @facts->sections from the stream file, ranged from the -dump-vmstate
- * file when given.  Refuses a stream whose machine type is not @facts'
- * (a stream of another configuration).  *@ranged (may be NULL) gets how
+ * file when given, and @facts->layouts from its VMDESCRIPTION (left NULL
+ * when the stream has none, e.g. postcopy).  Refuses a stream whose
+ * machine type is not @facts' (a stream of another configuration).  *@ranged (may be NULL) gets how
  * many sections got a range.
  */
 bool mp_facts_add_sections_from(MpFacts *facts, const char *stream, const char *dump_path,

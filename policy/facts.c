@@ -49,6 +49,7 @@ void mp_facts_free(MpFacts *facts)
     if (facts->sections) {
         g_array_free(facts->sections, TRUE);
     }
+    mig_vmstate_desc_free(facts->layouts);
     g_free(facts);
 }
 
@@ -297,6 +298,10 @@ char *mp_facts_to_json(const MpFacts *facts)
     if (facts->sections) {
         mp_sections_to_json(b, facts->sections);
     }
+    if (facts->layouts) {
+        json_builder_set_member_name(b, "layouts");
+        json_builder_add_value(b, json_node_copy(mig_vmstate_desc_root(facts->layouts)));
+    }
     json_builder_set_member_name(b, "ramblocks");
     json_builder_begin_array(b);
     for (guint i = 0; i < facts->ramblocks->len; i++) {
@@ -496,6 +501,19 @@ MpFacts *mp_facts_from_json(const char *text, gssize length, GError **error)
     }
     if (!mp_sections_from_json(obj, &facts->sections, error)) {
         return NULL;
+    }
+    if (!get_container_member(obj, "layouts", JSON_NODE_OBJECT, &node, error)) {
+        return NULL;
+    }
+    if (node) {
+        g_autoptr(GError) lerr = NULL;
+
+        facts->layouts = mig_vmstate_desc_from_node(node, &lerr);
+        if (!facts->layouts) {
+            g_set_error(error, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE, "profile: \"layouts\": %s",
+                        lerr->message);
+            return NULL;
+        }
     }
     if (!get_container_member(obj, "ramblocks", JSON_NODE_ARRAY, &node, error)) {
         return NULL;

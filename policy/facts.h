@@ -13,6 +13,7 @@
 
 #include <glib.h>
 #include "decoder.h"
+#include "vmstate.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -86,6 +87,12 @@ typedef struct {
      * unknown.
      */
     GArray *sections;
+    /*
+     * The side's device layouts: the VMDESCRIPTION of that same stream
+     * (profile member "layouts"), by which its device state is walked
+     * (wire/vmstate.h, mig_vmstate_walk_foreign); NULL when unknown.
+     */
+    MigVmstateDesc *layouts;
 
     /* source stream only: what the prefix showed */
     bool return_path_opened;

@@ -24,8 +24,10 @@
 #include "device-log.h"
 #include "convergence.h"
 #include "devices.h"
+#include "facts.h"
 #include "stream-file.h"
 #include "vmstate-dump.h"
+#include <glib/gstdio.h>
 
 typedef struct {
     uint32_t id;
@@ -742,14 +744,60 @@ static int compare_devices(const char *src_path, const char *dst_path, uint32_t 
     return rc;
 }
 
+/* A profile holds its layouts as JSON text, a few times the VMDESCRIPTION's size. */
+#define LIMIT_PROFILE_FILE (4u * MIG_LIMIT_VMDESC)
+
+/* The "layouts" of the profile (JSON, not a stream) in @path. */
+static MigVmstateDesc *profile_layouts(const char *path)
+{
+    g_autofree char *text = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(MpFacts) facts = NULL;
+    gsize len;
+    GStatBuf st;
+
+    if (g_stat(path, &st) == 0 && (guint64)st.st_size > LIMIT_PROFILE_FILE) {
+        fprintf(stderr, "migdump: %s: a profile larger than %u bytes, not read\n", path,
+                LIMIT_PROFILE_FILE);
+        return NULL;
+    }
+    if (!g_file_get_contents(path, &text, &len, &err) ||
+        !(facts = mp_facts_from_json(text, (gssize)len, &err))) {
+        fprintf(stderr, "migdump: %s: %s\n", path, err->message);
+        return NULL;
+    }
+    if (!facts->layouts) {
+        fprintf(stderr, "migdump: %s: the profile has no device layouts (write it with "
+                "migproxy probe --sections-from a precopy stream)\n", path);
+        return NULL;
+    }
+    return g_steal_pointer(&facts->layouts);
+}
+
 /*
  * --description REF: the VMDESCRIPTION of the stream file @path, which
- * must decode to a clean end.  NULL when it cannot be had (said on stderr).
+ * must decode to a clean end, or the layouts of a profile.  NULL when it
+ * cannot be had (said on stderr).
  */
 static MigVmstateDesc *load_reference(const char *path, uint32_t page_size, size_t chunk)
 {
     DeviceLog *log;
     MigVmstateDesc *desc;
+    char first = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        fprintf(stderr, "migdump: %s: %s\n", path, g_strerror(errno));
+        return NULL;
+    }
+    /* a stream starts with QEVM, a profile with '{' */
+    if (read(fd, &first, 1) != 1) {
+        first = 0;
+    }
+    close(fd);
+    if (first == '{') {
+        return profile_layouts(path);
+    }
 
     if (capture_dump_is_capture(path)) {
         fprintf(stderr, "migdump: %s: a capture; extract the source's stream with --extract "

@@ -635,9 +635,6 @@ MigVmstateDesc *mig_vmstate_desc_parse(const char *json, size_t len, GError **er
 {
     g_autoptr(JsonParser) parser = NULL;
     g_autoptr(GError) perr = NULL;
-    MigVmstateDesc *d;
-    JsonNode *root, *dn;
-    JsonArray *devices;
 
     if (len > MIG_LIMIT_VMDESC) {
         g_set_error(error, MIG_WIRE_ERROR, MIG_WIRE_ERROR_LIMIT,
@@ -657,7 +654,15 @@ MigVmstateDesc *mig_vmstate_desc_parse(const char *json, size_t len, GError **er
                     "offset 0: VMDESCRIPTION is not JSON: %s", perr->message);
         return NULL;
     }
-    root = json_parser_get_root(parser);
+    return mig_vmstate_desc_from_node(json_parser_get_root(parser), error);
+}
+
+MigVmstateDesc *mig_vmstate_desc_from_node(JsonNode *root, GError **error)
+{
+    MigVmstateDesc *d;
+    JsonNode *dn;
+    JsonArray *devices;
+
     dn = root && JSON_NODE_HOLDS_OBJECT(root)
          ? json_object_get_member(json_node_get_object(root), "devices") : NULL;
     if (!dn || !JSON_NODE_HOLDS_ARRAY(dn)) {
@@ -691,6 +696,11 @@ MigVmstateDesc *mig_vmstate_desc_parse(const char *json, size_t len, GError **er
                                                         inst, name), o);
     }
     return d;
+}
+
+JsonNode *mig_vmstate_desc_root(const MigVmstateDesc *desc)
+{
+    return desc->root;
 }
 
 uint64_t mig_vmstate_desc_page_size(const MigVmstateDesc *desc)

@@ -50,6 +50,15 @@ MigVmstateDesc *mig_vmstate_desc_parse(const char *json, size_t len,
 void mig_vmstate_desc_free(MigVmstateDesc *desc);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MigVmstateDesc, mig_vmstate_desc_free)
 
+/*
+ * The same from a JSON tree already parsed (a profile keeps a reference
+ * stream's VMDESCRIPTION as a member, policy/facts.c): the same checks but
+ * the text's size and nesting, which its reader bounds.  Takes a reference.
+ */
+MigVmstateDesc *mig_vmstate_desc_from_node(JsonNode *root, GError **error);
+/* The whole VMDESCRIPTION tree (owned by @desc), to store it elsewhere. */
+JsonNode *mig_vmstate_desc_root(const MigVmstateDesc *desc);
+
 /* "page_size" of the description, 0 when absent. */
 uint64_t mig_vmstate_desc_page_size(const MigVmstateDesc *desc);
 

@@ -98,6 +98,49 @@ static void test_profile_malformed(void)
     }
 }
 
+/* "layouts": a reference VMDESCRIPTION kept in the profile, read back whole */
+static void test_profile_layouts(void)
+{
+    static const char vmdesc[] =
+        "{\"page_size\":4096,\"devices\":[{\"name\":\"timer\",\"instance_id\":0,"
+        "\"vmsd_name\":\"timer\",\"version\":2,\"fields\":[{\"name\":\"t\","
+        "\"type\":\"int64\",\"size\":8}]}]}";
+    static const char *const bad[] = {
+        P "\"layouts\":[]}",
+        P "\"layouts\":{\"devices\":{}}}",
+        P "\"layouts\":{\"devices\":[{\"name\":\"a\"}]}}",
+        P "\"layouts\":{\"devices\":[{\"name\":7,\"instance_id\":0}]}}",
+    };
+    static const uint8_t payload[8] = { 0, 0, 0, 0, 0, 0, 0, 9 };
+    g_autoptr(MpFacts) f = dst_with_sections();
+    g_autoptr(MpFacts) back = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonNode) v = NULL;
+    g_autofree char *json = NULL;
+    JsonObject *timer;
+
+    f->layouts = mig_vmstate_desc_parse(vmdesc, strlen(vmdesc), &err);
+    g_assert_no_error(err);
+    json = mp_facts_to_json(f);
+    back = mp_facts_from_json(json, -1, &err);
+    g_assert_no_error(err);
+    g_assert_nonnull(back->layouts);
+    g_assert_cmpuint(mig_vmstate_desc_page_size(back->layouts), ==, 4096);
+    timer = mig_vmstate_desc_lookup(back->layouts, "timer", 0);
+    g_assert_nonnull(timer);
+    v = mig_vmstate_walk_foreign(timer, 2, payload, sizeof(payload), 0, &err);
+    g_assert_no_error(err);
+    g_assert_cmpstr(json_object_get_string_member(json_node_get_object(v), "t"), ==,
+                    "0x0000000000000009");
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) e = NULL;
+        g_autoptr(MpFacts) b = mp_facts_from_json(bad[i], -1, &e);
+
+        g_assert_null(b);
+        g_assert_error(e, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE);
+    }
+}
+
 static void test_apply_dump(void)
 {
     static const char dump_text[] =
@@ -406,6 +449,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/dest-sections/profile-round-trip", test_profile_round_trip);
     g_test_add_func("/dest-sections/profile-malformed", test_profile_malformed);
+    g_test_add_func("/dest-sections/profile-layouts", test_profile_layouts);
     g_test_add_func("/dest-sections/apply-dump", test_apply_dump);
     g_test_add_func("/dest-sections/arriving", test_arriving);
     g_test_add_func("/dest-sections/at-start", test_at_start);
