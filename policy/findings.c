@@ -91,6 +91,8 @@ static const MpFindingCode codes[] = {
     /* the device-state hold (proxy/devgate.c) */
     { "device-state-over-limit", MP_SEVERITY_WARNING, "the device state held at the switchover exceeds the hold's limit" },
     { "device-state-hold-timeout", MP_SEVERITY_WARNING, "the device state's end did not come within the hold's time" },
+    { "device-layout", MP_SEVERITY_ERROR, "a device section does not fit the destination's layout of that device" },
+    { "device-layout-unchecked", MP_SEVERITY_INFO, "a device section could not be walked with the destination's layout" },
     { NULL, 0, NULL },
 };
 

@@ -6,6 +6,7 @@
 
 #include <string.h>
 #include "dest-sections.h"
+#include "device-layout.h"
 
 typedef struct {
     char *idstr;
@@ -16,6 +17,18 @@ typedef struct {
     uint64_t offset;
     bool certain;
 } Header;
+
+/* A FULL section of the hold, walked with the destination's layout at its end. */
+typedef struct {
+    char *idstr;
+    uint32_t instance;
+    uint32_t version;
+    uint32_t section_id;
+    uint64_t offset;            /* the header's */
+    uint64_t payload;           /* stream offset of the payload */
+    uint64_t length;
+    bool complete;              /* its SECTION_END came */
+} Walkable;
 
 typedef enum {
     HOLD_NONE,
@@ -49,11 +62,23 @@ struct MpDevGate {
     bool release_due;
     bool cut;
     char *cut_reason;
+
+    /* the walk with the destination's layouts (dst->layouts) */
+    uint64_t fed;               /* main-channel bytes fed to the decoder so far */
+    bool fed_known;
+    uint64_t held_base;         /* stream offset of held->data[0] */
+    GArray *walkables;          /* Walkable */
+    bool walk_due;
 };
 
 static void header_clear(gpointer p)
 {
     g_free(((Header *)p)->idstr);
+}
+
+static void walkable_clear(gpointer p)
+{
+    g_free(((Walkable *)p)->idstr);
 }
 
 MpDevGate *mp_devgate_new(bool hold_all, const MpPolicy *policy, MpDevGateEmit emit,
@@ -68,6 +93,8 @@ MpDevGate *mp_devgate_new(bool hold_all, const MpPolicy *policy, MpDevGateEmit e
     g->headers = g_array_new(FALSE, TRUE, sizeof(Header));
     g_array_set_clear_func(g->headers, header_clear);
     g->held = g_byte_array_new();
+    g->walkables = g_array_new(FALSE, TRUE, sizeof(Walkable));
+    g_array_set_clear_func(g->walkables, walkable_clear);
     return g;
 }
 
@@ -77,6 +104,7 @@ void mp_devgate_free(MpDevGate *g)
         return;
     }
     g_array_free(g->headers, TRUE);
+    g_array_free(g->walkables, TRUE);
     g_byte_array_unref(g->held);
     g_free(g->cut_reason);
     g_free(g);
@@ -169,6 +197,75 @@ static void resolve(MpDevGate *g, bool certain)
     g_array_set_size(g->headers, 0);
     if (!g->cut) {
         g->release_due = true;
+        if (g->walkables->len && certain) {
+            /* the last payload's bytes may be in the chunk not kept yet */
+            g->walk_due = true;
+        } else if (g->walkables->len) {
+            const Walkable *w = &g_array_index(g->walkables, Walkable, 0);
+            g_autofree char *where = g_strdup_printf("from stream offset %" G_GUINT64_FORMAT,
+                                                     w->offset);
+            const MpFinding *f = mp_device_layout_unchecked(
+                "device state", 0, where, "its section boundaries are not confirmed",
+                g->report);
+
+            if (g->emit) {
+                g->emit(f, g->opaque);
+            }
+        }
+    }
+}
+
+/*
+ * Walk every FULL section of the hold with the destination's layout once
+ * their bytes are all held; @force: they never will be (all that was fed
+ * is held), judge what is there.  A section that does not fit cuts.
+ */
+static void try_walk(MpDevGate *g, bool force)
+{
+    uint64_t held_end = g->held_base + g->held->len;
+    bool covered = g->fed_known;
+
+    if (!g->walk_due) {
+        return;
+    }
+    for (guint i = 0; covered && i < g->walkables->len; i++) {
+        const Walkable *w = &g_array_index(g->walkables, Walkable, i);
+
+        covered = w->complete && w->payload >= g->held_base && w->length <= held_end &&
+                  w->payload <= held_end - w->length;
+    }
+    if (!covered && !force) {
+        return;
+    }
+    g->walk_due = false;
+    for (guint i = 0; i < g->walkables->len && !g->cut; i++) {
+        const Walkable *w = &g_array_index(g->walkables, Walkable, i);
+        Header h = { .idstr = w->idstr, .instance = w->instance, .version = w->version,
+                     .section_id = w->section_id, .type = QEMU_VM_SECTION_FULL,
+                     .offset = w->offset };
+        g_autofree char *where = where_of(&h);
+        const MpFinding *f;
+
+        if (!g->fed_known || !w->complete || w->payload < g->held_base ||
+            w->length > held_end || w->payload > held_end - w->length) {
+            f = mp_device_layout_unchecked(w->idstr, w->instance, where,
+                                           "its payload is not among the held bytes",
+                                           g->report);
+        } else {
+            f = mp_check_device_layout(g->dst->layouts, w->idstr, w->instance, w->version,
+                                       g->held->data + (w->payload - g->held_base),
+                                       (size_t)w->length, w->payload, where, g->report);
+        }
+        if (f && g->emit) {
+            g->emit(f, g->opaque);
+        }
+        if (f && f->severity == MP_SEVERITY_ERROR) {
+            want_cut(g, f);
+        }
+    }
+    g_array_set_size(g->walkables, 0);
+    if (g->cut) {
+        g->release_due = false;
     }
 }
 
@@ -193,6 +290,15 @@ static void on_header(MpDevGate *g, const MigEvent *ev)
     }
     if (g->hold_all && g->hold == HOLD_NONE && device_state && !g->switchover_seen) {
         start_hold(g, ev);
+    }
+    if (g->hold == HOLD_ON && e->type == QEMU_VM_SECTION_FULL && g->dst && g->dst->layouts &&
+        (device_state || (g->package_hold && e->in_packaged)) &&
+        g->walkables->len < MIG_LIMIT_SECTIONS) {
+        Walkable w = { .idstr = g_strdup(e->idstr), .instance = e->instance_id,
+                       .version = e->version_id, .section_id = e->section_id,
+                       .offset = ev->offset, .payload = ev->end };
+
+        g_array_append_val(g->walkables, w);
     }
     if (h.certain) {
         const MpFinding *f = check_header(g, &h, true, g->report, true);
@@ -237,6 +343,14 @@ void mp_devgate_event(MpDevGate *g, const MigEvent *ev)
         if (g->ram_open && ev->u.section.section_id == g->ram_id) {
             g->ram_open = false;
             g->ram_setup_done = true;
+        }
+        if (ev->u.section.type == QEMU_VM_SECTION_FULL && g->walkables->len) {
+            Walkable *w = &g_array_index(g->walkables, Walkable, g->walkables->len - 1);
+
+            if (w->section_id == ev->u.section.section_id && !w->complete) {
+                w->complete = true;
+                w->length = ev->u.section.payload_length;
+            }
         }
         break;
     case MIG_EV_PACKAGED_BEGIN:
@@ -335,6 +449,13 @@ MpDevGateAction mp_devgate_poll(MpDevGate *g)
         return MP_DEVGATE_HOLD;
     }
     if (g->release_due) {
+        try_walk(g, g->fed_known && g->fed == g->held_base + g->held->len);
+        if (g->cut) {
+            return MP_DEVGATE_CUT;
+        }
+        if (g->walk_due) {
+            return MP_DEVGATE_HOLD;     /* keep the chunk being fed, then ask again */
+        }
         g->release_due = false;
         return MP_DEVGATE_RELEASE;
     }
@@ -366,10 +487,21 @@ static void give_up(MpDevGate *g, const char *code, const char *value, const cha
     resolve(g, false);
 }
 
+void mp_devgate_fed(MpDevGate *g, gsize n)
+{
+    g->fed += n;
+    g->fed_known = true;
+}
+
 void mp_devgate_keep(MpDevGate *g, const guint8 *data, gsize n)
 {
+    if (g->held->len == 0) {
+        /* the chunk kept is the one just fed */
+        g->held_base = g->fed >= n ? g->fed - n : 0;
+    }
     g_byte_array_append(g->held, data, (guint)n);
     g->held_total += n;
+    try_walk(g, false);
     if (g->hold == HOLD_ON && g->held->len > MP_LIMIT_DEVICE_STATE_HOLD) {
         g_autofree char *v = g_strdup_printf("%u bytes", g->held->len);
         g_autofree char *l = g_strdup_printf("%u bytes", MP_LIMIT_DEVICE_STATE_HOLD);

@@ -35,6 +35,12 @@
  * at its end, where the blob's own length confirms the boundaries found in
  * it; an error cuts the migration before the guest could start at the
  * destination.  One hold per session.
+ *
+ * With the destination's device layouts in its profile (MpFacts.layouts),
+ * a hold that ends with its boundaries confirmed also walks every FULL
+ * section it holds with the destination's layout (policy/device-layout.h)
+ * before releasing: a section that does not fit (device-layout, an error
+ * by default) cuts, one that cannot be judged is an info finding.
  */
 #ifndef MP_PROXY_DEVGATE_H
 #define MP_PROXY_DEVGATE_H
@@ -88,7 +94,12 @@ void mp_devgate_gate(MpDevGate *g, const MpFacts *src, const MpFacts *dst, MpRep
 
 /* After the verdict, once a chunk has been fed: what to do with it. */
 MpDevGateAction mp_devgate_poll(MpDevGate *g);
-/* Keep a chunk during a hold; over the limit the hold ends (see above). */
+/*
+ * Every chunk of the main channel's upstream, as it is fed to the decoder:
+ * where the held bytes lie in the stream.
+ */
+void mp_devgate_fed(MpDevGate *g, gsize n);
+/* Keep a chunk (the one just fed) during a hold; over the limit the hold ends (see above). */
 void mp_devgate_keep(MpDevGate *g, const guint8 *data, gsize n);
 /* On RELEASE: the held bytes (the caller owns them now). */
 GByteArray *mp_devgate_take_held(MpDevGate *g);

@@ -749,6 +749,9 @@ static void leg_feed(Leg *l, const guint8 *data, gsize n)
 {
     g_autoptr(GError) error = NULL;
 
+    if (l->up && l->ch->kind == CH_MAIN && l->ch->s && l->ch->s->devgate) {
+        mp_devgate_fed(l->ch->s->devgate, n);
+    }
     if (!l->dec || l->dec_failed) {
         return;
     }

@@ -388,6 +388,84 @@ static void test_package(gconstpointer data)
     mp_devgate_free(g);
 }
 
+
+/* A FULL section header at @at whose payload starts 10 bytes later, and its end. */
+static void full_at(MpDevGate *g, const char *idstr, uint32_t id, uint64_t at, uint64_t len)
+{
+    MigEvent ev = { .type = MIG_EV_SECTION, .offset = at, .end = at + 10, .certain = false };
+    MigEvent end = { .type = MIG_EV_SECTION_END, .offset = at + 10 + len,
+                     .end = at + 10 + len + 5 };
+
+    ev.u.section.type = QEMU_VM_SECTION_FULL;
+    ev.u.section.idstr = idstr;
+    ev.u.section.version_id = 1;
+    ev.u.section.section_id = id;
+    mp_devgate_event(g, &ev);
+    end.u.section.type = QEMU_VM_SECTION_FULL;
+    end.u.section.section_id = id;
+    end.u.section.payload_length = len;
+    end.u.section.scanned = true;
+    mp_devgate_event(g, &end);
+}
+
+/*
+ * --hold-device-state with the destination's layouts: at the hold's end
+ * every FULL section held is walked by them.  0: fits; 1: one byte too
+ * many for the timer's layout (cut, device-layout); 2: fits, and a
+ * section without a layout is an info finding only.
+ */
+static void test_layout_walk(gconstpointer data)
+{
+    int mode = GPOINTER_TO_INT(data);
+    static const char vmdesc[] =
+        "{\"devices\":[{\"name\":\"timer\",\"instance_id\":0,\"vmsd_name\":\"timer\","
+        "\"version\":1,\"fields\":[{\"name\":\"t\",\"type\":\"int64\",\"size\":8}]}]}";
+    g_autoptr(MpFacts) dst = dst_with_sections();
+    g_autoptr(MpFacts) src = mp_facts_new(MP_FACTS_FROM_STREAM);
+    g_autoptr(MpReport) r = mp_report_new();
+    g_autoptr(GError) err = NULL;
+    Sink sink = { 0 };
+    MpDevGate *g = mp_devgate_new(true, NULL, on_emit, &sink);
+    guint8 chunk[64] = { 0 };
+    MpSeverity sev;
+
+    dst->layouts = mig_vmstate_desc_parse(vmdesc, strlen(vmdesc), &err);
+    g_assert_no_error(err);
+    ram_setup(g);
+    mp_devgate_gate(g, src, dst, r);
+    mp_devgate_fed(g, 1000);                    /* RAM: forwarded, not held */
+    mp_devgate_fed(g, sizeof(chunk));           /* 1000..1064: the timer */
+    full_at(g, "timer", 3, 1000, mode == 1 ? 9 : 8);
+    g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_HOLD);
+    mp_devgate_keep(g, chunk, sizeof(chunk));
+    mp_devgate_fed(g, sizeof(chunk));           /* 1064..1128: the rest */
+    if (mode == 2) {
+        full_at(g, "cpu_common", 4, 1064, 12);
+    }
+    simple(g, MIG_EV_EOF, false);
+    checked(g, mode == 2 ? 2 : 1, mode == 2 ? 2 : 1);
+    if (mode == 2) {
+        /* resolved, but cpu_common's payload is in the chunk not yet kept */
+        g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_HOLD);
+        g_assert_cmpuint(mp_report_count(r), ==, 0);
+        mp_devgate_keep(g, chunk, sizeof(chunk));
+    }
+    g_assert_cmpint(mp_devgate_poll(g), ==, mode == 1 ? MP_DEVGATE_CUT : MP_DEVGATE_RELEASE);
+    g_assert_cmpuint(count_code(r, "device-layout", &sev), ==, mode == 1 ? 1 : 0);
+    if (mode == 1) {
+        g_assert_cmpint(sev, ==, MP_SEVERITY_ERROR);
+        g_assert_nonnull(strstr(mp_devgate_cut_reason(g), "timer does not fit"));
+        g_assert_nonnull(strstr(mp_devgate_cut_reason(g), "offset 1018"));
+        g_assert_nonnull(strstr(mp_devgate_cut_reason(g), "Missing section footer"));
+    }
+    g_assert_cmpuint(count_code(r, "device-layout-unchecked", &sev), ==, mode == 2 ? 1 : 0);
+    if (mode == 2) {
+        g_assert_cmpint(sev, ==, MP_SEVERITY_INFO);
+    }
+    g_assert_cmpuint(sink.emitted, ==, mp_report_count(r));
+    mp_devgate_free(g);
+}
+
 static void test_over_limit(gconstpointer data)
 {
     bool as_error = GPOINTER_TO_INT(data);
@@ -454,6 +532,10 @@ int main(int argc, char **argv)
     g_test_add_func("/dest-sections/arriving", test_arriving);
     g_test_add_func("/dest-sections/at-start", test_at_start);
     g_test_add_func("/devgate/hold-all-released", test_hold_all_released);
+    g_test_add_data_func("/devgate/layout-fits", GINT_TO_POINTER(0), test_layout_walk);
+    g_test_add_data_func("/devgate/layout-does-not-fit", GINT_TO_POINTER(1), test_layout_walk);
+    g_test_add_data_func("/devgate/layout-unknown-section", GINT_TO_POINTER(2),
+                         test_layout_walk);
     g_test_add_data_func("/devgate/suspicion-confirmed-cut", GINT_TO_POINTER(1),
                          test_suspicion_cut_or_release);
     g_test_add_data_func("/devgate/suspicion-unconfirmed-released", GINT_TO_POINTER(0),
