@@ -31,15 +31,18 @@ const MpFinding *mp_check_device_layout(const MigVmstateDesc *layouts, const cha
     g_autofree char *subject = NULL, *sv = NULL;
     JsonObject *vmsd = layouts ? mig_vmstate_desc_lookup(layouts, idstr, instance) : NULL;
     JsonNode *v;
+    bool exact;
 
     if (!vmsd) {
         return mp_device_layout_unchecked(idstr, instance, where,
                                           "the profile has no layout of this section", report);
     }
-    v = mig_vmstate_walk_foreign(vmsd, version, payload, len, offset, &err);
+    v = mig_vmstate_walk_foreign(vmsd, version, payload, len, offset, &exact, &err);
     if (v) {
         json_node_unref(v);
-        return NULL;
+        return exact ? NULL : mp_device_layout_unchecked(
+            idstr, instance, where, "its last field has a length only the device's own "
+            "loader knows (QEMU's \"virtio\" and the like)", report);
     }
     if (err->code == MIG_WIRE_ERROR_UNSUPPORTED) {
         return mp_device_layout_unchecked(idstr, instance, where, err->message, report);

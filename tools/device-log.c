@@ -310,6 +310,7 @@ int device_log_print(DeviceLog *log, int fd, const MigVmstateDesc *reference, bo
         g_autofree uint8_t *buf = NULL;
         JsonObject *vmsd;
         JsonNode *v;
+        bool exact = true;
 
         if (strcmp(r->idstr, "ram") == 0 && r->instance == 0) {
             v = ram_sizes(log);
@@ -358,7 +359,7 @@ int device_log_print(DeviceLog *log, int fd, const MigVmstateDesc *reference, bo
             if (reference) {
                 /* the reference's subsection list is not this stream's */
                 v = mig_vmstate_walk_foreign(vmsd, r->version, buf, (size_t)r->payload_length,
-                                             r->payload_offset, &err);
+                                             r->payload_offset, &exact, &err);
             } else {
                 v = mig_vmstate_walk(vmsd, buf, (size_t)r->payload_length, r->payload_offset,
                                      &err);
@@ -381,7 +382,7 @@ int device_log_print(DeviceLog *log, int fd, const MigVmstateDesc *reference, bo
                 continue;
             }
             decoded++;
-            confirmed += r->scanned;
+            confirmed += r->scanned && exact;
         }
         if (json) {
             json_object_set_member(all, key, v);
@@ -390,6 +391,8 @@ int device_log_print(DeviceLog *log, int fd, const MigVmstateDesc *reference, bo
                 fprintf(out, "%s: instance %u, version %u, %" G_GUINT64_FORMAT " bytes "
                         "at offset %" G_GUINT64_FORMAT "%s\n", key, r->instance, r->version,
                         r->payload_length, r->payload_offset,
+                        !exact ? " (its last field's length is the device's own: the "
+                        "boundary is not confirmed)" :
                         r->scanned ? " (guessed boundary confirmed by the walk)" : "");
             } else {
                 fprintf(out, "%s: instance %u, version %u\n", key, r->instance, r->version);

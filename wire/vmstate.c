@@ -47,6 +47,7 @@ typedef struct {
     uint64_t base;
     guint values;
     bool foreign;               /* mig_vmstate_walk_foreign(): subsections from the stream */
+    bool inexact;               /* a field of unknown length took the payload's rest */
     GError **error;
 } Walk;
 
@@ -88,6 +89,33 @@ static const struct {
 /* QEMU_VM_SUBSECTION, and the byte VMS_NULLPTR_MARKER writes. */
 #define SUBSECTION_MARK 0x05
 #define NULLPTR_MARK    0x30
+
+/*
+ * Types whose wire length is the same in every stream that has the same
+ * description: a reference's "size" for them holds for another stream.
+ * The size of any other type (QEMU's "virtio", "qtailq", "gtree", "str"
+ * ...) is what its put() wrote in the reference's own stream.  "tmp" and
+ * "msix state" write fixed layouts of the device's configuration.
+ */
+static const char *const fixed_types[] = {
+    "buffer", "unused_buffer", "timer", "pci config", "pci irq state", "msix state",
+    "tmp", "float64", "CPU_Double_U", "fpreg", "bitmap",
+};
+
+static bool fixed_length(const char *type)
+{
+    for (guint i = 0; type && i < G_N_ELEMENTS(type_table); i++) {
+        if (strcmp(type_table[i].type, type) == 0) {
+            return true;
+        }
+    }
+    for (guint i = 0; type && i < G_N_ELEMENTS(fixed_types); i++) {
+        if (strcmp(fixed_types[i], type) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
 
 static Show show_of(const char *type)
 {
@@ -424,6 +452,36 @@ static JsonNode *walk_level(Walk *w, JsonObject *vmsd, const char *what, guint d
             }
             element = true;
         }
+        if (w->foreign && !fixed_length(member_str(f, "type"))) {
+            JsonNode *v;
+
+            /*
+             * Its length is known only to the device's own loader.  As the
+             * device's last field (virtio devices have just the one) it
+             * takes the rest: the values show, the end proves nothing.
+             */
+            if (depth > 0 || count != 1 || i + 1 != json_array_get_length(fields) ||
+                (sn && json_array_get_length(json_node_get_array(sn)) > 0)) {
+                return walk_fail(w, MIG_WIRE_ERROR_UNSUPPORTED,
+                                 "field '%s' of '%s' is of type '%s', whose length the "
+                                 "reference gives only for its own stream", name, what,
+                                 member_str(f, "type") ? member_str(f, "type") : "none");
+            }
+            if (++w->values > MIG_LIMIT_VMSTATE_VALUES) {
+                return walk_fail(w, MIG_WIRE_ERROR_LIMIT, "more than %u values in one section",
+                                 MIG_LIMIT_VMSTATE_VALUES);
+            }
+            v = json_node_new(JSON_NODE_VALUE);
+            {
+                g_autofree char *hex = hex_bytes(w->buf + w->pos, w->len - w->pos);
+
+                json_node_set_string(v, hex);
+            }
+            w->pos = w->len;
+            w->inexact = true;
+            add_value(out, name, v, element);
+            continue;
+        }
         for (uint64_t k = 0; k < count; k++) {
             JsonNode *v = read_element(w, f, name, depth);
 
@@ -574,12 +632,16 @@ JsonNode *mig_vmstate_walk(JsonObject *vmsd, const uint8_t *buf, size_t len,
 
 JsonNode *mig_vmstate_walk_foreign(JsonObject *vmsd, uint32_t section_version,
                                    const uint8_t *buf, size_t len, uint64_t base_offset,
-                                   GError **error)
+                                   bool *exact, GError **error)
 {
     Walk w = { .buf = buf, .len = len, .base = base_offset, .foreign = true,
                .error = error };
     uint64_t dv;
+    JsonNode *v;
 
+    if (exact) {
+        *exact = false;
+    }
     if (!member_u64(vmsd, "version", &dv)) {
         return walk_fail(&w, MIG_WIRE_ERROR_UNSUPPORTED,
                          "the description gives no version, the section is version %u",
@@ -590,7 +652,11 @@ JsonNode *mig_vmstate_walk_foreign(JsonObject *vmsd, uint32_t section_version,
                          "the description is of version %" G_GUINT64_FORMAT ", the section "
                          "is version %u", dv, section_version);
     }
-    return walk_top(&w, vmsd);
+    v = walk_top(&w, vmsd);
+    if (v && exact) {
+        *exact = !w.inexact;
+    }
+    return v;
 }
 
 bool mig_json_nesting_ok(const char *s, size_t n, unsigned max)

@@ -94,15 +94,23 @@ JsonNode *mig_vmstate_walk(JsonObject *vmsd, const uint8_t *buf, size_t len,
  *     them (0x05, counted name starting with the level's vmsd_name, be32
  *     version) and each is looked up by name in the description, whose
  *     own list only says what the reference happened to send.
+ * A third: a field's "size" holds for another stream only for types of
+ * fixed length (integers, buffers, timers, PCI config ...); for others
+ * (QEMU's "virtio", "qtailq", "str" ...) it is what the reference's own
+ * stream needed.  Such a field is read as the payload's rest when it is
+ * the device's last and nothing is described after it (virtio devices),
+ * and *@exact (may be NULL) is then FALSE: the walk shows the values but
+ * proves nothing about where the payload ends.  Anywhere else it is
+ * refused.
  * Errors: MIG_WIRE_ERROR_UNSUPPORTED when the description cannot be
  * applied (version differs, a subsection the reference has no description
- * of, a struct described without fields): the payload is not judged.
- * Any other code means the payload does not fit the layout: a destination
- * with that layout would fail to load it.
+ * of, a field of such a type, a struct described without fields): the
+ * payload is not judged.  Any other code means the payload does not fit
+ * the layout: a destination with that layout would fail to load it.
  */
 JsonNode *mig_vmstate_walk_foreign(JsonObject *vmsd, uint32_t section_version,
                                    const uint8_t *buf, size_t len, uint64_t base_offset,
-                                   GError **error);
+                                   bool *exact, GError **error);
 
 /*
  * TRUE when no object or array in the @n bytes of JSON at @s nests deeper

@@ -404,12 +404,28 @@ static void test_real_sections(void)
 
 /* ---- a description that is not the stream's own (mig_vmstate_walk_foreign) ---- */
 
+/*
+ * The hand-made device with its opaque field as a "buffer": a "virtio"
+ * field's size is only its own stream's, which the foreign walk refuses
+ * (test_foreign_unknown_length).
+ */
+static char fixed_desc[sizeof(golden_desc) + 16];
+
+static void make_fixed_desc(void)
+{
+    g_autoptr(GString) d = g_string_new(golden_desc);
+
+    g_assert_cmpuint(g_string_replace(d, "\"type\":\"virtio\"", "\"type\":\"buffer\"", 0), ==, 1);
+    g_assert_cmpuint(d->len, <, sizeof(fixed_desc));
+    memcpy(fixed_desc, d->str, d->len + 1);
+}
+
 static JsonNode *foreign_text(const char *desc, uint32_t version, const uint8_t *p, size_t n,
                               GError **err)
 {
     g_autoptr(JsonNode) d = parse(desc, -1);
 
-    return mig_vmstate_walk_foreign(json_node_get_object(d), version, p, n, BASE, err);
+    return mig_vmstate_walk_foreign(json_node_get_object(d), version, p, n, BASE, NULL, err);
 }
 
 static void expect_foreign_error(const char *desc, uint32_t version, const uint8_t *p, size_t n,
@@ -429,7 +445,7 @@ static void expect_foreign_error(const char *desc, uint32_t version, const uint8
 static void test_foreign_golden(void)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(JsonNode) v = foreign_text(golden_desc, 1, golden_payload,
+    g_autoptr(JsonNode) v = foreign_text(fixed_desc, 1, golden_payload,
                                          sizeof(golden_payload), &err);
     g_autoptr(JsonNode) want = parse(golden_values, -1);
     g_autofree char *got_text = NULL, *want_text = NULL;
@@ -443,9 +459,9 @@ static void test_foreign_golden(void)
 /* Never a layout of another version. */
 static void test_foreign_version(void)
 {
-    g_autoptr(GString) nover = g_string_new(golden_desc);
+    g_autoptr(GString) nover = g_string_new(fixed_desc);
 
-    expect_foreign_error(golden_desc, 2, golden_payload, sizeof(golden_payload),
+    expect_foreign_error(fixed_desc, 2, golden_payload, sizeof(golden_payload),
                          MIG_WIRE_ERROR_UNSUPPORTED, BASE,
                          "the description is of version 1, the section is version 2");
     g_string_replace(nover, "\"vmsd_name\":\"dev\",\"version\":1,", "\"vmsd_name\":\"dev\",", 1);
@@ -458,18 +474,18 @@ static void test_foreign_subsections(void)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(JsonNode) v = NULL, own = NULL;
-    g_autoptr(GString) no_extra = g_string_new(golden_desc);
-    g_autoptr(GString) old_sub = g_string_new(golden_desc);
-    g_autoptr(GString) more = g_string_new(golden_desc);
+    g_autoptr(GString) no_extra = g_string_new(fixed_desc);
+    g_autoptr(GString) old_sub = g_string_new(fixed_desc);
+    g_autoptr(GString) more = g_string_new(fixed_desc);
     uint8_t buf[sizeof(golden_payload)];
 
     /* dev/extra not sent: fine by the reference, which describes it */
-    v = foreign_text(golden_desc, 1, golden_payload, AT_LAST_MARK, &err);
+    v = foreign_text(fixed_desc, 1, golden_payload, AT_LAST_MARK, &err);
     g_assert_no_error(err);
     g_assert_false(json_object_has_member(json_node_get_object(v), "dev/extra"));
     g_assert_true(json_object_has_member(json_node_get_object(v), "dup"));
     /* the own walk, whose description says it was sent, refuses that */
-    own = walk_text(golden_desc, golden_payload, AT_LAST_MARK, &err);
+    own = walk_text(fixed_desc, golden_payload, AT_LAST_MARK, &err);
     g_assert_null(own);
     g_clear_error(&err);
 
@@ -499,7 +515,7 @@ static void test_foreign_subsections(void)
     /* a subsection name not under this level's vmsd_name is not a subsection (QEMU) */
     memcpy(buf, golden_payload, sizeof(buf));
     buf[AT_LAST_MARK + 2] = 'x';        /* "xev/extra" */
-    expect_foreign_error(golden_desc, 1, buf, sizeof(buf), MIG_WIRE_ERROR_CORRUPT,
+    expect_foreign_error(fixed_desc, 1, buf, sizeof(buf), MIG_WIRE_ERROR_CORRUPT,
                          BASE + AT_LAST_MARK, "17 payload bytes left");
 }
 
@@ -534,7 +550,7 @@ static void test_foreign_truncated(void)
 {
     for (size_t cut = 0; cut < sizeof(golden_payload); cut++) {
         g_autoptr(GError) err = NULL;
-        g_autoptr(JsonNode) v = foreign_text(golden_desc, 1, golden_payload, cut, &err);
+        g_autoptr(JsonNode) v = foreign_text(fixed_desc, 1, golden_payload, cut, &err);
 
         if (cut == AT_LAST_MARK) {
             g_assert_no_error(err);
@@ -546,6 +562,45 @@ static void test_foreign_truncated(void)
         g_assert_cmpint(err->code, !=, MIG_WIRE_ERROR_UNSUPPORTED);
         g_assert_cmpuint(error_offset(err), >=, BASE);
         g_assert_cmpuint(error_offset(err), <=, BASE + cut);
+    }
+}
+
+/* A field whose length only its device knows: refused, unless it is the last. */
+static void test_foreign_unknown_length(void)
+{
+    static const char last[] =
+        "{\"vmsd_name\":\"vn\",\"version\":11,\"fields\":["
+        "{\"name\":\"a\",\"type\":\"uint8\",\"size\":1},"
+        "{\"name\":\"vdev\",\"type\":\"virtio\",\"size\":3}]}";
+    static const uint8_t payload[] = { 0x07, 0xaa, 0xbb, 0xcc, 0xdd, 0xee };
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonNode) d = parse(last, -1);
+    g_autoptr(JsonNode) v = NULL;
+    g_autofree char *text = NULL;
+    bool exact = true;
+
+    expect_foreign_error(golden_desc, 1, golden_payload, sizeof(golden_payload),
+                         MIG_WIRE_ERROR_UNSUPPORTED, BASE + 29,
+                         "field 'opaque' of 'dev' is of type 'virtio'");
+    /* the last field: the rest of the payload, whatever the reference's size */
+    v = mig_vmstate_walk_foreign(json_node_get_object(d), 11, payload, sizeof(payload), BASE,
+                                 &exact, &err);
+    g_assert_no_error(err);
+    g_assert_false(exact);
+    text = to_text(v);
+    g_assert_cmpstr(text, ==, "{\"a\":\"0x07\",\"vdev\":\"aa bb cc dd ee\"}");
+    /* fixed types only: exact */
+    g_clear_pointer(&v, json_node_unref);
+    v = foreign_text(fixed_desc, 1, golden_payload, sizeof(golden_payload), &err);
+    g_assert_no_error(err);
+    {
+        g_autoptr(JsonNode) d2 = parse(fixed_desc, -1);
+        g_autoptr(JsonNode) v2 = mig_vmstate_walk_foreign(json_node_get_object(d2), 1,
+                                                          golden_payload,
+                                                          sizeof(golden_payload), BASE,
+                                                          &exact, &err);
+        g_assert_no_error(err);
+        g_assert_true(exact);
     }
 }
 
@@ -583,7 +638,7 @@ static void test_foreign_real_sections(void)
         g_assert_no_error(err);
         w = mig_vmstate_walk_foreign(o, (uint32_t)json_object_get_int_member(o, "version"),
                                      (const uint8_t *)blob + 2 + jlen, len - 2 - jlen, BASE,
-                                     &err);
+                                     NULL, &err);
         g_assert_no_error(err);
         a = to_text(v);
         b = to_text(w);
@@ -596,6 +651,7 @@ static void test_foreign_real_sections(void)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    make_fixed_desc();
     g_test_add_func("/vmstate/golden", test_golden);
     g_test_add_func("/vmstate/golden-truncated", test_golden_truncated);
     g_test_add_func("/vmstate/golden-extra-byte", test_golden_extra_byte);
@@ -609,6 +665,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vmstate/foreign-subsections", test_foreign_subsections);
     g_test_add_func("/vmstate/foreign-mark-as-data", test_foreign_mark_as_data);
     g_test_add_func("/vmstate/foreign-truncated", test_foreign_truncated);
+    g_test_add_func("/vmstate/foreign-unknown-length", test_foreign_unknown_length);
     g_test_add_func("/vmstate/foreign-real-sections", test_foreign_real_sections);
     return g_test_run();
 }

@@ -22,20 +22,21 @@ static void foreign(JsonObject *desc, const uint8_t *payload, size_t plen)
     JsonNode *vn = json_object_get_member(desc, "version");
     uint32_t version = 0;
     JsonNode *v;
+    bool exact;
 
     if (vn && JSON_NODE_HOLDS_VALUE(vn) && json_node_get_value_type(vn) == G_TYPE_INT64) {
         version = (uint32_t)json_node_get_int(vn);
     }
-    v = mig_vmstate_walk_foreign(desc, version, payload, plen, 0, &err);
+    v = mig_vmstate_walk_foreign(desc, version, payload, plen, 0, &exact, &err);
     if (v) {
         json_node_unref(v);
-        if (plen) {
-            v = mig_vmstate_walk_foreign(desc, version, payload, plen - 1, 0, NULL);
+        if (plen && exact) {
+            v = mig_vmstate_walk_foreign(desc, version, payload, plen - 1, 0, NULL, NULL);
             if (v) {
-                abort();    /* the stream's own subsections do not change that */
+                abort();    /* an exact walk: the stream's subsections do not change that */
             }
         }
-        v = mig_vmstate_walk_foreign(desc, version + 1, payload, plen, 0, &err);
+        v = mig_vmstate_walk_foreign(desc, version + 1, payload, plen, 0, NULL, &err);
         if (v || !err || err->code != MIG_WIRE_ERROR_UNSUPPORTED) {
             abort();        /* another version is never walked */
         }

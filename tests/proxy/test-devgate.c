@@ -128,7 +128,7 @@ static void test_profile_layouts(void)
     g_assert_cmpuint(mig_vmstate_desc_page_size(back->layouts), ==, 4096);
     timer = mig_vmstate_desc_lookup(back->layouts, "timer", 0);
     g_assert_nonnull(timer);
-    v = mig_vmstate_walk_foreign(timer, 2, payload, sizeof(payload), 0, &err);
+    v = mig_vmstate_walk_foreign(timer, 2, payload, sizeof(payload), 0, NULL, &err);
     g_assert_no_error(err);
     g_assert_cmpstr(json_object_get_string_member(json_node_get_object(v), "t"), ==,
                     "0x0000000000000009");
