@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# interop-qemu72-proxy-device-layout.sh - the held device state walked with
+# the destination's layouts (device-layout).  The destination's profile
+# comes from `probe --sections-from` a stream that a paused copy of the
+# destination's configuration wrote (its VMDESCRIPTION: "layouts").
+# Rejected: a qemu-xhci with 8 USB 3 ports at the source, 4 at the
+# destination (the same sections, versions and PCI addresses: no header
+# check sees it; a real destination fails with "Missing section footer",
+# tests/offline/offline-qemu72.sh): --hold-device-state cuts before the
+# device state reaches the destination, with device-layout naming the xhci
+# section; the source fails its migration and its VM keeps running.
+# Accepted: the same pair with equal configurations completes, the walk
+# having run (virtio-rng's one field is of a length only the device knows:
+# an info finding, never an error).
+. "$(dirname "$0")/proxy-functions.sh"
+require_migproxy
+require_qemu_version 7.2
+migtest_init
+
+# shellcheck disable=SC2054 # the commas are QEMU's option syntax
+BASE=(-M pc -m 128M -device virtio-rng-pci)
+
+# rejected: p3=8 -> p3=4
+DEST_CAPS=return-path dest_start dst "${BASE[@]}" -device qemu-xhci,p3=4
+sections_profile dst "$TESTDIR/dst.profile" "${BASE[@]}" -device qemu-xhci,p3=4
+check_jq "the profile carries the destination's layouts, the xhci's among them" \
+    "$TESTDIR/dst.profile" '[.layouts.devices[].name | select(endswith("/xhci"))] | length == 1'
+SRC_CAPS=return-path SRC_PARAMS=$SLOW_SOURCE source_start src "${BASE[@]}" -device qemu-xhci,p3=8
+proxy_start proxy --once --hold-device-state --connect "tcp:127.0.0.1:$INCOMING_PORT" \
+    --dest-profile "$TESTDIR/dst.profile"
+migrate src "$PROXY_PORT"
+proxy_wait 60
+ev=$TESTDIR/proxy.events
+check_event_members "$ev"
+check_eq "rejected: proxy exit status 2" "$PROXY_STATUS" 2
+check_eq "rejected: verdict accept, then one error: device-layout on the xhci section" \
+    "$(events "$ev" '[.[] | select(.event == "verdict" or (.event == "finding" and
+                     .severity == "error")) | .verdict // [.code, (.subject | sub("^[0-9a-f:.]*/"; ""))]]')" \
+    '["accept",["device-layout","xhci"]]'
+check_eq "rejected: the finding says where the walk ended and what QEMU would say" \
+    "$(events "$ev" '[.[] | select(.event == "finding" and .code == "device-layout") | .message |
+                     test("offset [0-9]+: .*payload bytes left after every described field") and
+                     test("Missing section footer for 0000:[0-9a-f:.]*/xhci")]')" '[true]'
+log "device-layout: $(events "$ev" '[.[] | select(.code == "device-layout") | .message][0]')"
+check_eq "rejected: the hold ended in a cut on confirmed boundaries" \
+    "$(events "$ev" '[.[] | select(.event == "device-state") | {action, boundaries_confirmed}]')" \
+    '[{"action":"cut","boundaries_confirmed":true}]'
+from_end=$(events "$ev" '[.[] | select(.event == "device-state") | .from_end][0]')
+check_eq "rejected: the destination got less than the stream up to the first held header's end" \
+    "$(events "$ev" "[.[] | select(.event == \"end\") | .bytes_to_destination < $from_end][0]")" true
+check_eq "rejected: end failed, broken off by the proxy" \
+    "$(events "$ev" '[.[] | select(.event == "end") | {outcome, broke_off}]')" \
+    '[{"outcome":"failed","broke_off":"proxy"}]'
+check_eq "rejected: the source's migration failed" \
+    "$(qmp_py wait-migration src 30 --until failed | jq -c .status)" '"failed"'
+check_eq "rejected: the source VM keeps running" \
+    "$(qmp_py wait-status src 20 running | jq -c .status)" '"running"'
+if grep -q "Missing section footer" "$TESTDIR/dst.log"; then
+    fail_check "rejected: the destination saw the xhci section: $(tail -3 "$TESTDIR/dst.log")"
+else
+    log "ok: rejected: the destination never saw the xhci section"
+fi
+qemu_stop src
+qemu_stop dst
+
+# accepted: p3=4 -> p3=4
+dest_start dst2 "${BASE[@]}" -device qemu-xhci,p3=4
+sections_profile dst2 "$TESTDIR/dst2.profile" "${BASE[@]}" -device qemu-xhci,p3=4
+source_start src2 "${BASE[@]}" -device qemu-xhci,p3=4
+proxy_start proxy2 --once --hold-device-state --connect "tcp:127.0.0.1:$INCOMING_PORT" \
+    --dest-profile "$TESTDIR/dst2.profile"
+migrate src2 "$PROXY_PORT"
+qmp_py wait-migration src2 120 >"$TESTDIR/src2.final" ||
+    fail_check "accepted: the source's migration did not complete: $(cat "$TESTDIR/src2.final")"
+proxy_wait 60
+ev=$TESTDIR/proxy2.events
+check_event_members "$ev"
+check_eq "accepted: proxy exit status 0" "$PROXY_STATUS" 0
+check_eq "accepted: no error or warning" \
+    "$(events "$ev" '[.[] | select(.event == "finding" and .severity != "info") | .code]')" '[]'
+check_eq "accepted: the walk ran: virtio-rng's last field judged unchecked (info), nothing else of the PCI devices" \
+    "$(events "$ev" '[.[] | select(.event == "finding" and .code == "device-layout-unchecked" and
+                     (.subject | test("^0000:"))) | [.severity, (.subject | sub("^[0-9a-f:.]*/"; ""))]]')" \
+    '[["info","virtio-rng"]]'
+log "unchecked: $(events "$ev" '[.[] | select(.code == "device-layout-unchecked") | .message]')"
+check_eq "accepted: the hold released the device state on confirmed boundaries" \
+    "$(events "$ev" '[.[] | select(.event == "device-state") | {action, boundaries_confirmed}]')" \
+    '[{"action":"released","boundaries_confirmed":true}]'
+check_eq "accepted: end completed" \
+    "$(events "$ev" '[.[] | select(.event == "end") | .outcome]')" '["completed"]'
+check_eq "accepted: the destination's own query-migrate" \
+    "$(qmp_py wait-migration dst2 30 | jq -c .status)" '"completed"'
+check_eq "accepted: the destination runs" "$(qmp_py wait-status dst2 20 running | jq -c .status)" \
+    '"running"'
+finish
