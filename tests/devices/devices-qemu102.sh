@@ -5,7 +5,9 @@
 # field from its 10.2 VMDESCRIPTION (with its "configuration" object and
 # early-setup sections); values checked against fixed facts of the i440FX
 # machine (PCI ids of its chipset functions, one vCPU, 128 bytes of
-# CMOS).  The postcopy stream has no VMDESCRIPTION: exit 1, saying so.
+# CMOS).  The postcopy stream has no VMDESCRIPTION: exit 1, saying so;
+# with --description the switchover-ack stream's (the same command line)
+# it is walked whole, its device state inside the PACKAGED blob.
 # With ANALYZE_MIGRATION_10 (QEMU 10.x's scripts/analyze-migration.py),
 # every stream that script reads must give the same values; the ones it
 # cannot read are named in the log.
@@ -55,4 +57,16 @@ unpack_case v10-pc-postcopy-active conn00.s2d
 check_eq "postcopy: --devices exits 1" "$?" 1
 check_eq "postcopy: says there is no VMDESCRIPTION" \
     "$(grep -c 'has no VMDESCRIPTION' "$CASE_DIR/devices.err")" 1
+check_eq "postcopy and switchover-ack: the same source command line" \
+    "$(jq -c .source_command_line_without_paths "$CASE_FACTS")" \
+    "$(jq -c .source_command_line_without_paths "$DATA102/v10-pc-switchover-ack/facts.json")"
+"$MIGDUMP" --devices --description "$TESTDIR/v10-pc-switchover-ack/conn00.s2d" \
+    "$CASE_DIR/conn00.s2d" >"$CASE_DIR/described.txt" 2>"$CASE_DIR/described.err"
+check_eq "postcopy with the switchover-ack stream's description: exit 0" "$?" 0
+"$MIGDUMP" --json "$CASE_DIR/conn00.s2d" >"$CASE_DIR/summary.json" || die "migdump --json failed"
+n=$(jq '[.sections[] | select(.name != "ram")] | length' "$CASE_DIR/summary.json")
+check_eq "postcopy: every device section ($n) walked, every guessed boundary confirmed" \
+    "$(tail -2 "$CASE_DIR/described.txt" | tr '\n' '|')" \
+    "$n device section(s) decoded field by field, 0 not|$n of $n section boundaries guessed by the footer scan confirmed by the walk|"
+log "postcopy: $(tail -2 "$CASE_DIR/described.txt" | tr '\n' ' ')"
 finish
