@@ -364,9 +364,10 @@ int device_log_print(DeviceLog *log, int fd, const MigVmstateDesc *reference, bo
                 v = mig_vmstate_walk(vmsd, buf, (size_t)r->payload_length, r->payload_offset,
                                      &err);
             }
-            guessed += r->scanned;
+            /* with its own VMDESCRIPTION the decoder already confirmed them */
+            guessed += reference && r->scanned;
             if (!v) {
-                if (r->scanned && err->code != MIG_WIRE_ERROR_UNSUPPORTED) {
+                if (reference && r->scanned && err->code != MIG_WIRE_ERROR_UNSUPPORTED) {
                     /* the walk and the footer scan disagree: either could be wrong */
                     g_prefix_error(&err, "the walk does not land on the boundary the "
                                    "footer scan guessed (%" G_GUINT64_FORMAT " bytes): ",
@@ -382,7 +383,7 @@ int device_log_print(DeviceLog *log, int fd, const MigVmstateDesc *reference, bo
                 continue;
             }
             decoded++;
-            confirmed += r->scanned && exact;
+            confirmed += reference && r->scanned && exact;
         }
         if (json) {
             json_object_set_member(all, key, v);
@@ -393,7 +394,8 @@ int device_log_print(DeviceLog *log, int fd, const MigVmstateDesc *reference, bo
                         r->payload_length, r->payload_offset,
                         !exact ? " (its last field's length is the device's own: the "
                         "boundary is not confirmed)" :
-                        r->scanned ? " (guessed boundary confirmed by the walk)" : "");
+                        reference && r->scanned ? " (guessed boundary confirmed by the walk)"
+                        : "");
             } else {
                 fprintf(out, "%s: instance %u, version %u\n", key, r->instance, r->version);
             }

@@ -21,7 +21,8 @@ check_eq "text: the CPU's registers as a list, nested structs indented" \
 
 for args in "--devices" "--devices --events $stream" "--devices --channel multifd $stream" \
             "--compare-devices $stream" "--devices --dest-vmstate x $stream" \
-            "--devices --compare-devices $stream $stream"; do
+            "--devices --compare-devices $stream $stream" "--description $stream $stream" \
+            "--devices --description $TESTDIR/nonexistent $stream"; do
     # shellcheck disable=SC2086
     "$MIGDUMP" $args >/dev/null 2>&1
     check_eq "usage error exits 2: migdump $args" "$?" 2
@@ -31,6 +32,11 @@ check_eq "--devices from a file on stdin works" "$?" 0
 cat "$stream" | "$MIGDUMP" --devices - >/dev/null 2>"$TESTDIR/pipe.err"
 check_eq "--devices from a pipe: exit 2" "$?" 2
 check_eq "--devices from a pipe: says it needs a file" "$(grep -c 'give a file, not a pipe' "$TESTDIR/pipe.err")" 1
+printf '{"migproxy_profile":1}' >"$TESTDIR/no-layouts.profile"
+"$MIGDUMP" --devices --description "$TESTDIR/no-layouts.profile" "$stream" >/dev/null \
+    2>"$TESTDIR/nolayouts.err"
+check_eq "--description with a profile without layouts: exit 2, saying so" \
+    "$?,$(grep -c 'has no device layouts' "$TESTDIR/nolayouts.err")" "2,1"
 "$MIGDUMP" --compare-devices "$stream" "$TESTDIR/nonexistent" >/dev/null 2>&1
 check_eq "--compare-devices with a missing file: exit 2" "$?" 2
 
