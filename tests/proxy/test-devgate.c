@@ -412,7 +412,8 @@ static void full_at(MpDevGate *g, const char *idstr, uint32_t id, uint64_t at, u
  * --hold-device-state with the destination's layouts: at the hold's end
  * every FULL section held is walked by them.  0: fits; 1: one byte too
  * many for the timer's layout (cut, device-layout); 2: fits, and a
- * section without a layout is an info finding only.
+ * section without a layout is an info finding only; 3: as 1, with a
+ * policy that makes device-layout a warning (released).
  */
 static void test_layout_walk(gconstpointer data)
 {
@@ -422,20 +423,25 @@ static void test_layout_walk(gconstpointer data)
         "\"version\":1,\"fields\":[{\"name\":\"t\",\"type\":\"int64\",\"size\":8}]}]}";
     g_autoptr(MpFacts) dst = dst_with_sections();
     g_autoptr(MpFacts) src = mp_facts_new(MP_FACTS_FROM_STREAM);
-    g_autoptr(MpReport) r = mp_report_new();
+    static const char lenient[] = "[severity]\ndevice-layout=warning\n";
+    g_autoptr(MpPolicy) policy = mode == 3 ? mp_policy_load_data(lenient, strlen(lenient), NULL)
+                                           : NULL;
+    g_autoptr(MpReport) r = policy ? mp_policy_new_report(policy) : mp_report_new();
     g_autoptr(GError) err = NULL;
     Sink sink = { 0 };
-    MpDevGate *g = mp_devgate_new(true, NULL, on_emit, &sink);
+    MpDevGate *g = mp_devgate_new(true, policy, on_emit, &sink);
     guint8 chunk[64] = { 0 };
+    bool bad = mode == 1 || mode == 3;
     MpSeverity sev;
 
+    g_assert_true(mode != 3 || policy);
     dst->layouts = mig_vmstate_desc_parse(vmdesc, strlen(vmdesc), &err);
     g_assert_no_error(err);
     ram_setup(g);
     mp_devgate_gate(g, src, dst, r);
     mp_devgate_fed(g, 1000);                    /* RAM: forwarded, not held */
     mp_devgate_fed(g, sizeof(chunk));           /* 1000..1064: the timer */
-    full_at(g, "timer", 3, 1000, mode == 1 ? 9 : 8);
+    full_at(g, "timer", 3, 1000, bad ? 9 : 8);
     g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_HOLD);
     mp_devgate_keep(g, chunk, sizeof(chunk));
     mp_devgate_fed(g, sizeof(chunk));           /* 1064..1128: the rest */
@@ -451,7 +457,10 @@ static void test_layout_walk(gconstpointer data)
         mp_devgate_keep(g, chunk, sizeof(chunk));
     }
     g_assert_cmpint(mp_devgate_poll(g), ==, mode == 1 ? MP_DEVGATE_CUT : MP_DEVGATE_RELEASE);
-    g_assert_cmpuint(count_code(r, "device-layout", &sev), ==, mode == 1 ? 1 : 0);
+    g_assert_cmpuint(count_code(r, "device-layout", &sev), ==, bad ? 1 : 0);
+    if (mode == 3) {
+        g_assert_cmpint(sev, ==, MP_SEVERITY_WARNING);
+    }
     if (mode == 1) {
         g_assert_cmpint(sev, ==, MP_SEVERITY_ERROR);
         g_assert_nonnull(strstr(mp_devgate_cut_reason(g), "timer does not fit"));
@@ -585,6 +594,8 @@ int main(int argc, char **argv)
     g_test_add_data_func("/devgate/layout-fits", GINT_TO_POINTER(0), test_layout_walk);
     g_test_add_data_func("/devgate/layout-does-not-fit", GINT_TO_POINTER(1), test_layout_walk);
     g_test_add_data_func("/devgate/layout-unknown-section", GINT_TO_POINTER(2),
+                         test_layout_walk);
+    g_test_add_data_func("/devgate/layout-policy-warning", GINT_TO_POINTER(3),
                          test_layout_walk);
     g_test_add_data_func("/devgate/layout-package-fits", GINT_TO_POINTER(0),
                          test_layout_package);
