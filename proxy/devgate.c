@@ -283,6 +283,15 @@ static void on_header(MpDevGate *g, const MigEvent *ev)
         copy.idstr = g_strdup(e->idstr);
         g_array_append_val(g->headers, copy);
         g->switchover_seen |= device_state;
+        if (g->switchover_seen && e->type == QEMU_VM_SECTION_FULL &&
+            g->walkables->len < MIG_LIMIT_SECTIONS) {
+            /* device state with the prefix: walked at the gate (mp_devgate_gate_prefix) */
+            Walkable w = { .idstr = g_strdup(e->idstr), .instance = e->instance_id,
+                           .version = e->version_id, .section_id = e->section_id,
+                           .offset = ev->offset, .payload = ev->end };
+
+            g_array_append_val(g->walkables, w);
+        }
         return;
     }
     if (g->cut) {
@@ -438,6 +447,36 @@ void mp_devgate_gate(MpDevGate *g, const MpFacts *src, const MpFacts *dst, MpRep
         /* the device state came with the prefix and was judged with it */
         g->hold = HOLD_DONE;
     }
+}
+
+void mp_devgate_gate_prefix(MpDevGate *g, const guint8 *prefix, gsize len)
+{
+    if (!g->switchover_seen || !g->walkables->len) {
+        return;
+    }
+    if (g->dst && g->dst->layouts && g->resolved_certain) {
+        /* the prefix is the stream from its first byte: walk it like a hold */
+        GByteArray *saved = g->held;
+        uint64_t saved_base = g->held_base;
+        GByteArray view = { .data = (guint8 *)prefix, .len = (guint)len };
+        bool fed_known = g->fed_known;
+        MpDevGateEmit emit = g->emit;
+
+        g->emit = NULL;         /* the caller emits the gate's report */
+        g->held = &view;
+        g->held_base = 0;
+        g->fed_known = true;
+        g->walk_due = true;
+        try_walk(g, true);
+        g->held = saved;
+        g->held_base = saved_base;
+        g->fed_known = fed_known;
+        g->emit = emit;
+        /* the report decides the verdict: no cut of its own before it */
+        g->cut = false;
+        g_clear_pointer(&g->cut_reason, g_free);
+    }
+    g_array_set_size(g->walkables, 0);
 }
 
 MpDevGateAction mp_devgate_poll(MpDevGate *g)

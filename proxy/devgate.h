@@ -91,6 +91,14 @@ bool mp_devgate_pending(const MpDevGate *g);
  * what is known of the source (mp_check_sections_at_start).
  */
 void mp_devgate_gate(MpDevGate *g, const MpFacts *src, const MpFacts *dst, MpReport *report);
+/*
+ * Right after mp_devgate_gate: the @len bytes of the main channel from its
+ * first byte that came before the verdict.  When the device state came
+ * with them and its boundaries are confirmed, each of its FULL sections is
+ * walked with the destination's layouts, findings into the gate's report
+ * (an error there makes the verdict a rejection).
+ */
+void mp_devgate_gate_prefix(MpDevGate *g, const guint8 *prefix, gsize len);
 
 /* After the verdict, once a chunk has been fed: what to do with it. */
 MpDevGateAction mp_devgate_poll(MpDevGate *g);

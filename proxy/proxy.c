@@ -1909,6 +1909,7 @@ static void session_decide(Session *s)
     MpProxy *p = s->proxy;
     MpReport *r;
     JsonObject *o;
+    GByteArray *held;
     g_autofree char *human = NULL;
 
     if (!s->report) {
@@ -1946,6 +1947,8 @@ static void session_decide(Session *s)
         /* facts of half a prefix would only add false findings */
         mp_check_prefix(s->src, s->dst, p->cfg.policy, r);
         mp_devgate_gate(s->devgate, s->src, s->dst, r);
+        held = ((Channel *)g_ptr_array_index(s->channels, 0))->up.held;
+        mp_devgate_gate_prefix(s->devgate, held->data, held->len);
     }
     s->decided = true;
     for (guint i = 0; i < mp_report_count(r); i++) {

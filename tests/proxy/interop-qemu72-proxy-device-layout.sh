@@ -9,6 +9,9 @@
 # tests/offline/offline-qemu72.sh): --hold-device-state cuts before the
 # device state reaches the destination, with device-layout naming the xhci
 # section; the source fails its migration and its VM keeps running.
+# Fast: the same pair without a slowed source, whose device state may come
+# with the prefix (then the gate walks it and rejects) or after it (the
+# hold cuts): either way device-layout stops it before the destination.
 # Accepted: the same pair with equal configurations completes, the walk
 # having run (virtio-rng's one field is of a length only the device knows:
 # an info finding, never an error).
@@ -63,10 +66,37 @@ fi
 qemu_stop src
 qemu_stop dst
 
-# accepted: p3=4 -> p3=4
+# fast: p3=8 -> p3=4, the source not slowed
+DEST_CAPS=return-path dest_start dst3 "${BASE[@]}" -device qemu-xhci,p3=4
+SRC_CAPS=return-path source_start src3 "${BASE[@]}" -device qemu-xhci,p3=8
+proxy_start proxy3 --once --hold-device-state --connect "tcp:127.0.0.1:$INCOMING_PORT" \
+    --dest-profile "$TESTDIR/dst.profile"
+migrate src3 "$PROXY_PORT"
+proxy_wait 60
+ev=$TESTDIR/proxy3.events
+check_event_members "$ev"
+log "fast: verdict $(events "$ev" '[.[] | select(.event == "verdict") | .verdict]'), hold $(events "$ev" '[.[] | select(.event == "device-state") | .action]'), exit $PROXY_STATUS"
+check_eq "fast: one error, device-layout on the xhci section" \
+    "$(events "$ev" '[.[] | select(.event == "finding" and .severity == "error") |
+                     [.code, (.subject | sub("^[0-9a-f:.]*/"; ""))]]')" '[["device-layout","xhci"]]'
+check_eq "fast: rejected at the gate or cut by the hold (exit 1 or 2)" \
+    "$([ "$PROXY_STATUS" = 1 ] || [ "$PROXY_STATUS" = 2 ] && echo true)" true
+check_eq "fast: the source's migration failed" \
+    "$(qmp_py wait-migration src3 30 --until failed | jq -c .status)" '"failed"'
+check_eq "fast: the source VM keeps running" \
+    "$(qmp_py wait-status src3 20 running | jq -c .status)" '"running"'
+if grep -q "Missing section footer" "$TESTDIR/dst3.log"; then
+    fail_check "fast: the destination saw the xhci section: $(tail -3 "$TESTDIR/dst3.log")"
+else
+    log "ok: fast: the destination never saw the xhci section"
+fi
+qemu_stop src3
+qemu_stop dst3
+
+# accepted: p3=4 -> p3=4 (slowed, so that the hold, not the gate, walks it)
 dest_start dst2 "${BASE[@]}" -device qemu-xhci,p3=4
 sections_profile dst2 "$TESTDIR/dst2.profile" "${BASE[@]}" -device qemu-xhci,p3=4
-source_start src2 "${BASE[@]}" -device qemu-xhci,p3=4
+SRC_PARAMS=$SLOW_SOURCE source_start src2 "${BASE[@]}" -device qemu-xhci,p3=4
 proxy_start proxy2 --once --hold-device-state --connect "tcp:127.0.0.1:$INCOMING_PORT" \
     --dest-profile "$TESTDIR/dst2.profile"
 migrate src2 "$PROXY_PORT"

@@ -581,6 +581,37 @@ static void test_with_the_prefix(void)
     mp_devgate_free(g);
 }
 
+
+/* The device state came with the prefix: walked with the layouts at the gate. */
+static void test_layout_with_the_prefix(gconstpointer data)
+{
+    bool bad = GPOINTER_TO_INT(data);
+    static const char vmdesc[] =
+        "{\"devices\":[{\"name\":\"timer\",\"instance_id\":0,\"vmsd_name\":\"timer\","
+        "\"version\":1,\"fields\":[{\"name\":\"t\",\"type\":\"int64\",\"size\":8}]}]}";
+    g_autoptr(MpFacts) dst = dst_with_sections();
+    g_autoptr(MpFacts) src = mp_facts_new(MP_FACTS_FROM_STREAM);
+    g_autoptr(MpReport) r = mp_report_new();
+    g_autoptr(GError) err = NULL;
+    Sink sink = { 0 };
+    MpDevGate *g = mp_devgate_new(false, NULL, on_emit, &sink);
+    guint8 prefix[1100] = { 0 };
+
+    dst->layouts = mig_vmstate_desc_parse(vmdesc, strlen(vmdesc), &err);
+    g_assert_no_error(err);
+    ram_setup(g);
+    full_at(g, "timer", 3, 1000, bad ? 9 : 8);
+    simple(g, MIG_EV_EOF, false);
+    checked(g, 1, 1);
+    mp_devgate_gate(g, src, dst, r);
+    mp_devgate_gate_prefix(g, prefix, sizeof(prefix));
+    g_assert_cmpint(mp_report_verdict(r), ==, bad ? MP_VERDICT_REJECT : MP_VERDICT_ACCEPT);
+    g_assert_cmpuint(count_code(r, "device-layout", NULL), ==, bad ? 1 : 0);
+    g_assert_cmpuint(sink.emitted, ==, 0);      /* the caller emits the gate's report */
+    g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_PASS);
+    mp_devgate_free(g);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -609,6 +640,10 @@ int main(int argc, char **argv)
     g_test_add_data_func("/devgate/over-limit-warning", GINT_TO_POINTER(0), test_over_limit);
     g_test_add_data_func("/devgate/over-limit-error", GINT_TO_POINTER(1), test_over_limit);
     g_test_add_func("/devgate/with-the-prefix", test_with_the_prefix);
+    g_test_add_data_func("/devgate/layout-with-the-prefix-fits", GINT_TO_POINTER(0),
+                         test_layout_with_the_prefix);
+    g_test_add_data_func("/devgate/layout-with-the-prefix-does-not-fit", GINT_TO_POINTER(1),
+                         test_layout_with_the_prefix);
     g_test_add_data_func("/devgate/package-cut", GINT_TO_POINTER(1), test_package);
     g_test_add_data_func("/devgate/package-released", GINT_TO_POINTER(0), test_package);
     return g_test_run();
