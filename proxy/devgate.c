@@ -454,8 +454,10 @@ void mp_devgate_gate_prefix(MpDevGate *g, const guint8 *prefix, gsize len)
     if (!g->switchover_seen || !g->walkables->len) {
         return;
     }
-    if (g->dst && g->dst->layouts && g->resolved_certain) {
-        /* the prefix is the stream from its first byte: walk it like a hold */
+    /* the prefix must be the stream from its first byte, the magic first */
+    if (g->dst && g->dst->layouts && g->resolved_certain && len >= 4 &&
+        ((uint32_t)prefix[0] << 24 | (uint32_t)prefix[1] << 16 | (uint32_t)prefix[2] << 8 |
+         prefix[3]) == QEMU_VM_FILE_MAGIC) {
         GByteArray *saved = g->held;
         uint64_t saved_base = g->held_base;
         GByteArray view = { .data = (guint8 *)prefix, .len = (guint)len };

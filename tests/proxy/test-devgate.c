@@ -595,7 +595,7 @@ static void test_layout_with_the_prefix(gconstpointer data)
     g_autoptr(GError) err = NULL;
     Sink sink = { 0 };
     MpDevGate *g = mp_devgate_new(false, NULL, on_emit, &sink);
-    guint8 prefix[1100] = { 0 };
+    guint8 prefix[1100] = { 'Q', 'E', 'V', 'M' };
 
     dst->layouts = mig_vmstate_desc_parse(vmdesc, strlen(vmdesc), &err);
     g_assert_no_error(err);
