@@ -100,6 +100,7 @@ nsec=$("$MIGDUMP" --json "$T/x8.mig" | jq '[.sections[] | select(.name != "ram")
 check_eq "one section not decoded, every other one decoded" \
     "$(grep 'device section(s) decoded' "$T/x8.txt")" \
     "$((nsec - 1)) device section(s) decoded field by field, 1 not"
+# shellcheck disable=SC2016 # $e is jq's
 check_jq "the one not decoded is the xhci, with the offset where the walk broke" /dev/null \
     '$e | test("^migdump: [0-9a-f:.]*/xhci \\([0-9]+\\): the walk does not land on the boundary the footer scan guessed \\([0-9]+ bytes\\): offset [0-9]+: ")' -n --arg e "$(cat "$T/x8.err")"
 grep -q '/xhci (.*NOT DECODED' "$T/x8.txt" || fail_check "the text output does not name the xhci as not decoded"
