@@ -12,7 +12,9 @@
  * Every sub-command is one or two netlink requests, each acknowledged by
  * the kernel (libnl waits for the ACK), so the tool never runs for long.
  *
- * Exit status: 0 done, 1 the kernel refused (message on stderr), 2 usage.
+ * Exit status: 0 done, 1 the kernel refused (message on stderr), 2 usage,
+ * 3 the kernel has no such qdisc (netem on a kernel without sch_netem), so
+ * that a test can tell "not possible here" from "broken".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +31,7 @@
 #include <netlink/route/link.h>
 #include <netlink/route/link/veth.h>
 #include <netlink/route/qdisc.h>
+#include <netlink/route/qdisc/netem.h>
 #include <netlink/route/qdisc/tbf.h>
 #include <netlink/route/route.h>
 #include <netlink/route/tc.h>
@@ -224,6 +227,77 @@ static int cmd_rate(struct nl_sock *sk, const char *iface, const char *kbit_text
     return 0;
 }
 
+/* netem IFACE DELAY_MS LOSS_PERMILLE [REORDER_PCT]: add, or replace, a
+ * netem qdisc on IFACE's egress: a fixed one-way delay, a loss rate and,
+ * optionally, the share of packets sent at once, ahead of the delayed ones
+ * (netem's reordering, which needs the delay to overtake).  netem takes
+ * probabilities as fractions of 2^32-1.  A kernel without sch_netem
+ * answers ENOENT (no such qdisc kind): exit 3 with one clear message. */
+static int cmd_netem(struct nl_sock *sk, const char *iface, const char *delay_text,
+                     const char *loss_text, const char *reorder_text)
+{
+    struct rtnl_qdisc *q;
+    long delay_ms, loss_pm, reorder_pct = 0;
+    int idx, err;
+
+    if (parse_long(delay_text, 0, 10000, &delay_ms) < 0 ||
+        parse_long(loss_text, 0, 1000, &loss_pm) < 0 ||
+        (reorder_text && parse_long(reorder_text, 0, 100, &reorder_pct) < 0)) {
+        fprintf(stderr, "%s: netem: DELAY_MS 0..10000, LOSS_PERMILLE 0..1000, "
+                "REORDER_PCT 0..100\n", prog);
+        return 2;
+    }
+    if (reorder_pct > 0 && delay_ms == 0) {
+        fprintf(stderr, "%s: netem: reordering needs a delay to overtake\n", prog);
+        return 2;
+    }
+    idx = ifindex_of(iface);
+    if (idx == 0)
+        return 1;
+    q = root_qdisc(idx, "netem");
+    if (q == NULL)
+        return nl_fail("netem", -NLE_NOMEM);
+    rtnl_netem_set_delay(q, (int)(delay_ms * 1000));    /* microseconds */
+    rtnl_netem_set_loss(q, (int)(uint32_t)(loss_pm * (double)UINT32_MAX / 1000));
+    if (reorder_pct > 0) {
+        /* gap 1: every packet draws for reordering, not every Nth */
+        rtnl_netem_set_gap(q, 1);
+        rtnl_netem_set_reorder_probability(q,
+            (int)(uint32_t)(reorder_pct * (double)UINT32_MAX / 100));
+    }
+    /* room for the bandwidth-delay product of a fast local link */
+    rtnl_netem_set_limit(q, 10000);
+    err = rtnl_qdisc_add(sk, q, NLM_F_CREATE | NLM_F_REPLACE);
+    rtnl_qdisc_put(q);
+    if (err == -NLE_OBJ_NOTFOUND || err == -NLE_OPNOTSUPP) {
+        fprintf(stderr, "%s: netem: not supported by this kernel (no sch_netem): %s\n",
+                prog, nl_geterror(err));
+        return 3;
+    }
+    if (err < 0)
+        return nl_fail("netem: cannot set the netem qdisc", err);
+    return 0;
+}
+
+/* del IFACE: delete a link (a veth takes its peer along). */
+static int cmd_del(struct nl_sock *sk, const char *iface)
+{
+    struct rtnl_link *link;
+    int err;
+
+    if (ifindex_of(iface) == 0)
+        return 1;
+    link = rtnl_link_alloc();
+    if (link == NULL)
+        return nl_fail("del", -NLE_NOMEM);
+    rtnl_link_set_name(link, iface);
+    err = rtnl_link_delete(sk, link);
+    rtnl_link_put(link);
+    if (err < 0)
+        return nl_fail("del: cannot delete the link", err);
+    return 0;
+}
+
 /* unrate IFACE: remove the root qdisc (back to the default). */
 static int cmd_unrate(struct nl_sock *sk, const char *iface)
 {
@@ -291,6 +365,10 @@ static int usage(void)
             "  netlab link-down IFACE          bring a link down (cut)\n"
             "  netlab rate IFACE KBIT          tbf rate limit on IFACE's egress\n"
             "  netlab unrate IFACE             remove the rate limit\n"
+            "  netlab netem IFACE DELAY_MS LOSS_PERMILLE [REORDER_PCT]\n"
+            "                                  netem on IFACE's egress (exit 3: no netem here)\n"
+            "  netlab unnetem IFACE            remove it (as unrate: the root qdisc)\n"
+            "  netlab del IFACE                delete a link (a veth with its peer)\n"
             "  netlab blackhole ADDR/PREFIX    drop what is sent to ADDR (a cut elsewhere)\n"
             "  netlab unblackhole ADDR/PREFIX  remove that route\n");
     return 2;
@@ -323,8 +401,12 @@ int main(int argc, char **argv)
         rc = cmd_link(sk, argv[2], 0);
     else if (strcmp(cmd, "rate") == 0 && argc == 4)
         rc = cmd_rate(sk, argv[2], argv[3]);
-    else if (strcmp(cmd, "unrate") == 0 && argc == 3)
+    else if ((strcmp(cmd, "unrate") == 0 || strcmp(cmd, "unnetem") == 0) && argc == 3)
         rc = cmd_unrate(sk, argv[2]);
+    else if (strcmp(cmd, "netem") == 0 && (argc == 5 || argc == 6))
+        rc = cmd_netem(sk, argv[2], argv[3], argv[4], argc == 6 ? argv[5] : NULL);
+    else if (strcmp(cmd, "del") == 0 && argc == 3)
+        rc = cmd_del(sk, argv[2]);
     else if (strcmp(cmd, "blackhole") == 0 && argc == 3)
         rc = cmd_blackhole(sk, argv[2], 1);
     else if (strcmp(cmd, "unblackhole") == 0 && argc == 3)
