@@ -271,3 +271,74 @@ lab_midstream_start() {
         "$(qmp src query-migrate | jq -c .status)" '"active"'
     log "fault at $(qmp src query-migrate | jq -c '.ram | {transferred, remaining}')"
 }
+
+# lab_impair_leg LEG DELAY_MS LOSS_PERMILLE REORDER_PCT: a long, lossy
+# path on LEG (source or destination), both directions: DELAY_MS one way
+# (so twice that of RTT), LOSS_PERMILLE of the packets lost, REORDER_PCT
+# of them overtaken.  With the kernel's netem (`netlab netem` on both
+# ends of the veth) when it has it; otherwise (netlab exits 3) the veth is
+# deleted and netlab-wan becomes the link: a TUN device of the same name
+# and address at each end, the packets carried in userspace (the lab's
+# addresses do not change, so nothing else in the test does).  Sets
+# LAB_IMPAIRMENT (netem or userspace) and, for userspace, LAB_WAN_PID and
+# LAB_WAN_OUT (its counts, written when it gets SIGTERM: lab_wan_stop).
+LAB_IMPAIRMENT=""
+LAB_WAN_PID=""
+LAB_WAN_OUT=""
+lab_impair_leg() {
+    local leg=$1 delay=$2 loss=$3 reorder=$4 ns_a if_a addr_a ns_b if_b addr_b rc n
+    case $leg in
+    source) ns_a=$LAB_SRC if_a=s-px addr_a=$LAB_SRC_ADDR
+            ns_b=$LAB_PROXY if_b=px-s addr_b=$LAB_PROXY_SADDR ;;
+    destination) ns_a=$LAB_PROXY if_a=px-d addr_a=$LAB_PROXY_DADDR
+                 ns_b=$LAB_DST if_b=d-px addr_b=$LAB_DST_ADDR ;;
+    *) die "lab_impair_leg: no leg '$leg'" ;;
+    esac
+    ip netns exec "$ns_a" "$NETLAB" netem "$if_a" "$delay" "$loss" "$reorder" \
+        2>"$TESTDIR/netem.err"
+    rc=$?
+    if [ "$rc" = 0 ]; then
+        lab_netlab "$ns_b" netem "$if_b" "$delay" "$loss" "$reorder"
+        LAB_IMPAIRMENT=netem
+    elif [ "$rc" = 3 ]; then
+        log "netem: $(cat "$TESTDIR/netem.err")"
+        [ -n "${NETLAB_WAN:-}" ] && [ -x "$NETLAB_WAN" ] ||
+            die "no netem here and NETLAB_WAN='${NETLAB_WAN:-}' is not an executable"
+        lab_netlab "$ns_a" del "$if_a"      # the veth, with its peer
+        LAB_WAN_OUT=$TESTDIR/wan.out
+        "$NETLAB_WAN" "$ns_a" "$if_a" "$ns_b" "$if_b" "$delay" "$loss" "$reorder" \
+            "${LAB_WAN_SEED:-1}" "$TESTDIR/wan.ready" >"$LAB_WAN_OUT" 2>"$TESTDIR/wan.err" &
+        LAB_WAN_PID=$!
+        MIGTEST_PIDS+=("$LAB_WAN_PID")
+        for ((n = 0; n < 50; n++)); do
+            [ -s "$TESTDIR/wan.ready" ] && break
+            kill -0 "$LAB_WAN_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        [ -s "$TESTDIR/wan.ready" ] || die "netlab-wan did not start: $(cat "$TESTDIR/wan.err")"
+        lab_netlab "$ns_a" addr "$if_a" "$addr_a/24"
+        lab_netlab "$ns_a" link-up "$if_a"
+        lab_netlab "$ns_b" addr "$if_b" "$addr_b/24"
+        lab_netlab "$ns_b" link-up "$if_b"
+        LAB_IMPAIRMENT=userspace
+    else
+        die "netlab netem failed ($rc): $(cat "$TESTDIR/netem.err")"
+    fi
+    log "impairment: $LAB_IMPAIRMENT on the $leg leg: ${delay} ms each way," \
+        "$loss/1000 lost, $reorder% reordered"
+}
+
+# lab_wan_stop: stop netlab-wan (SIGTERM) and wait for its counts.
+lab_wan_stop() {
+    [ -n "$LAB_WAN_PID" ] || return 0
+    kill_pid "$LAB_WAN_PID"
+    LAB_WAN_PID=""
+    log "netlab-wan: $(tr '\n' ';' <"$LAB_WAN_OUT")"
+}
+
+# lab_wan_count DIRECTION FIELD: one of netlab-wan's counts ("a->b" is
+# from the leg's source side to its destination side).
+lab_wan_count() {
+    awk -v d="$1" -v f="$2" '$1 == d { for (i = 2; i < NF; i += 2) if ($i == f) print $(i + 1) }' \
+        "$LAB_WAN_OUT"
+}

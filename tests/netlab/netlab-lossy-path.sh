@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# netlab-lossy-path.sh MODE - a migration through the proxy completes over
+# a long, lossy destination leg: 25 ms each way (50 ms RTT) and 1% of the
+# packets lost in both directions; MODE "reorder" also lets 25% of them be
+# overtaken.  The impairment is the kernel's netem when it has it, else
+# netlab-wan (lab_impair_leg says which).  The proxy is the sender on that
+# leg, so its own TCP samples (the end event's tcp summary, --capture)
+# show what the path did: the RTT it measured must be at least 40 ms and
+# it must have retransmitted, or the impairment was not in the path and
+# the test proved nothing.  Recorders on both legs show the bytes are
+# identical across the proxy; the proxy's counts and sha256 sums must be
+# the captures'; the destination runs with the source's RAM.
+. "$(dirname "$0")/lab.sh"
+case ${1:-} in
+    loss) reorder=0 ;;
+    reorder) reorder=25 ;;
+    *) die "usage: $0 loss|reorder" ;;
+esac
+lab_require
+lab_init
+DELAY_MS=25
+LOSS_PERMILLE=10
+lab_impair_leg destination "$DELAY_MS" "$LOSS_PERMILLE" "$reorder"
+
+lab_random_guest "$TESTDIR/ram.img"
+# dst ns: QEMU on loopback, its recorder on the lab address in front of it.
+lab_dest_start dst 127.0.0.1 "${LAB_DST_RAM[@]}"
+lab_recorder "$LAB_DST" "$TESTDIR/rec-dst" "tcp:$LAB_DST_ADDR:0" "tcp:127.0.0.1:$INCOMING_PORT"
+rec_dst=$RECORDER_PID
+SRC_PARAMS="{\"max-bandwidth\": $LAB_SRC_BANDWIDTH}" lab_source_start src "${LAB_SRC_RAM[@]}"
+lab_proxy_start proxy --once --checksum --connect "tcp:$LAB_DST_ADDR:$RECORDER_PORT" \
+    --dest-qmp "unix:$TESTDIR/dst-proxy.qmp" \
+    --capture "$TESTDIR/proxy.cap" --capture-pages none
+# src ns: the source migrates to its recorder on loopback, which crosses
+# the source leg to the proxy.
+lab_recorder "$LAB_SRC" "$TESTDIR/rec-src" tcp:127.0.0.1:0 "tcp:$LAB_PROXY_SADDR:$PROXY_PORT"
+rec_src=$RECORDER_PID
+t0=$(now_ms)
+lab_migrate src 127.0.0.1 "$RECORDER_PORT"
+qmp_py wait-migration src 100 >"$TESTDIR/src.final" ||
+    fail_check "the source's migration did not complete: $(cat "$TESTDIR/src.final")"
+proxy_wait 60
+t1=$(now_ms)
+RECORDER_PID=$rec_src RECORDER_DIR=$TESTDIR/rec-src wait_recorder 30
+RECORDER_PID=$rec_dst RECORDER_DIR=$TESTDIR/rec-dst wait_recorder 30
+
+EV=$TESTDIR/proxy.events
+check_eq "proxy exit status 0" "$PROXY_STATUS" 0
+check_event_members "$EV"
+check_eq "end: completed, the destination says completed" \
+    "$(events "$EV" '[.[] | select(.event == "end") | {outcome, destination_status}]')" \
+    '[{"outcome":"completed","destination_status":"completed"}]'
+check_eq "destination runs" "$(qmp_py wait-status dst 20 running | jq -c .status)" '"running"'
+compare_captures "$TESTDIR/rec-src" "$TESTDIR/rec-dst"
+a=$(cat "$TESTDIR/rec-src"/conn*.s2d | wc -c)
+check_eq "bytes_to_destination = what the source sent" \
+    "$(events "$EV" '.[] | select(.event == "end") | .bytes_to_destination')" "$a"
+check_eq "proxy's sha256 per connection and direction = the captures'" \
+    "$(events "$EV" '[.[] | select(.event == "end") | .channels[] |
+                     .sha256_to_destination, .sha256_to_source] | sort')" \
+    "$(for f in "$TESTDIR/rec-src"/conn*; do sha256sum <"$f" | cut -d' ' -f1; done |
+       jq -R . | jq -cs 'sort')"
+qmp src pmemsave "{\"val\":0,\"size\":$((LAB_RAM_MB << 20)),\"filename\":\"$TESTDIR/src.mem\"}" >/dev/null
+qmp dst pmemsave "{\"val\":0,\"size\":$((LAB_RAM_MB << 20)),\"filename\":\"$TESTDIR/dst.mem\"}" >/dev/null
+if cmp -s -i $((1 << 20)) -n $(((LAB_RAM_MB - 4) << 20)) "$TESTDIR/src.mem" "$TESTDIR/dst.mem"; then
+    log "ok: the destination's RAM above 1 MiB is the source's"
+else
+    fail_check "the destination's RAM differs from the source's"
+fi
+
+# What the path did, as the proxy's sockets to the destination saw it.
+tcp=$(events "$EV" '[.[] | select(.event == "end") | .tcp[] | select(.side == "destination")]')
+log "impairment $LAB_IMPAIRMENT; migration $((t1 - t0)) ms for $a bytes;" \
+    "proxy -> destination: $(jq -c '[.[] | {channel, samples, rtt_us, rtt_max_us, retransmits}]' <<<"$tcp")"
+check_eq "the proxy sampled its destination socket" \
+    "$(jq 'length > 0 and all(.[]; .samples > 0)' <<<"$tcp")" true
+# 40 ms: the 50 ms configured less room for the kernel's smoothing; a
+# path without the delay gives well under 1 ms here.
+check_eq "the RTT the proxy measured on the destination leg is at least 40 ms" \
+    "$(jq 'map(.rtt_us) | min >= 40000' <<<"$tcp")" true
+check_eq "the RTT stays sane (under 5 s)" "$(jq 'map(.rtt_max_us) | max < 5000000' <<<"$tcp")" true
+check_eq "the loss made the proxy retransmit" "$(jq 'map(.retransmits) | add > 0' <<<"$tcp")" true
+if [ "$LAB_IMPAIRMENT" = userspace ]; then
+    lab_wan_stop
+    check_eq "netlab-wan lost packets on the way to the destination" \
+        "$(( $(lab_wan_count 'a->b' lost) > 0 ))" 1
+    if [ "$reorder" -gt 0 ]; then
+        check_eq "netlab-wan let packets be overtaken" \
+            "$(( $(lab_wan_count 'a->b' reordered) > 0 ))" 1
+    fi
+    check_eq "netlab-wan's queue never overflowed (the loss is the configured one)" \
+        "$(lab_wan_count 'a->b' overflow)" 0
+fi
+finish
