@@ -79,7 +79,11 @@ check_eq "the proxy sampled its destination socket" \
 check_eq "the RTT the proxy measured on the destination leg is at least 40 ms" \
     "$(jq 'map(.rtt_us) | min >= 40000' <<<"$tcp")" true
 check_eq "the RTT stays sane (under 5 s)" "$(jq 'map(.rtt_max_us) | max < 5000000' <<<"$tcp")" true
-check_eq "the loss made the proxy retransmit" "$(jq 'map(.retransmits) | add > 0' <<<"$tcp")" true
+# A clean path retransmits too, now and then (1 in a run without loss):
+# 1% lost must show as at least 0.2% of the stream's segments resent.
+min_retrans=$((a / 1448 / 500))
+check_eq "the loss made the proxy retransmit (at least $min_retrans segments)" \
+    "$(jq --argjson m "$min_retrans" 'map(.retransmits) | add >= $m' <<<"$tcp")" true
 if [ "$LAB_IMPAIRMENT" = userspace ]; then
     lab_wan_stop
     check_eq "netlab-wan lost packets on the way to the destination" \
