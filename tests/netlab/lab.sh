@@ -334,6 +334,8 @@ lab_wan_stop() {
     kill_pid "$LAB_WAN_PID"
     LAB_WAN_PID=""
     log "netlab-wan: $(tr '\n' ';' <"$LAB_WAN_OUT")"
+    [ -s "$TESTDIR/wan.err" ] && log "netlab-wan said: $(cat "$TESTDIR/wan.err")"
+    return 0
 }
 
 # lab_wan_count DIRECTION FIELD: one of netlab-wan's counts ("a->b" is

@@ -64,7 +64,7 @@ typedef struct {
     unsigned head, count;
     Packet *late;               /* held back: unordered, small, scanned */
     unsigned n_late;
-    uint64_t forwarded, lost, reordered, overflow, too_big, write_errors;
+    uint64_t forwarded, lost, reordered, overflow, too_big, read_errors, write_errors;
 } Direction;
 
 static volatile sig_atomic_t stop;
@@ -161,8 +161,11 @@ static void take(Direction *d, long loss_pm, long reorder_pct, int64_t delay_ns)
         Packet *p;
 
         if (n < 0) {
-            if (errno != EAGAIN && errno != EINTR)
-                d->write_errors++;  /* a read error: counted, never fatal */
+            if (errno != EAGAIN && errno != EINTR) {
+                /* counted, never fatal: the first one is told */
+                if (d->read_errors++ == 0)
+                    fprintf(stderr, "netlab-wan: %s: read: %s\n", d->name, strerror(errno));
+            }
             return;
         }
         if (n == 0)
@@ -194,10 +197,16 @@ static void take(Direction *d, long loss_pm, long reorder_pct, int64_t delay_ns)
 
 static void emit(Direction *d, const Packet *p)
 {
-    if (write(d->out, p->data, p->len) == (ssize_t)p->len)
+    ssize_t n = write(d->out, p->data, p->len);
+
+    if (n == (ssize_t)p->len) {
         d->forwarded++;
-    else
-        d->write_errors++;
+    } else if (d->write_errors++ == 0) {
+        /* counted, never fatal: the far end refuses packets (EIO) until it is
+         * up, and the lab brings the two ends up one after the other */
+        fprintf(stderr, "netlab-wan: %s: write of %u bytes: %s\n", d->name, p->len,
+                n < 0 ? strerror(errno) : "short");
+    }
 }
 
 /* Write every packet whose time has come; return the next due time
@@ -305,9 +314,10 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < 2; i++) {
         printf("%s forwarded %llu lost %llu reordered %llu overflow %llu too_big %llu "
-               "errors %llu\n", dir[i].name, (unsigned long long)dir[i].forwarded,
-               (unsigned long long)dir[i].lost, (unsigned long long)dir[i].reordered,
-               (unsigned long long)dir[i].overflow, (unsigned long long)dir[i].too_big,
+               "read_errors %llu write_errors %llu\n", dir[i].name,
+               (unsigned long long)dir[i].forwarded, (unsigned long long)dir[i].lost,
+               (unsigned long long)dir[i].reordered, (unsigned long long)dir[i].overflow,
+               (unsigned long long)dir[i].too_big, (unsigned long long)dir[i].read_errors,
                (unsigned long long)dir[i].write_errors);
         free(dir[i].ring);
         free(dir[i].late);
