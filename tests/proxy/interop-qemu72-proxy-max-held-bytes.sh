@@ -18,15 +18,15 @@
 #   limit's doing, not the source's pace), and at most 8 MiB + 512 KiB.
 # Both migrations complete, the destination runs with the source's RAM.
 #
-# The source is held to 4 MB/s.  At QEMU 7.2's default 32 MiB/s, the
-# first RAM iteration puts about 3 MB on the multifd channels (0.5 MiB
-# packets) before the byte that ends the setup sections leaves QEMU's
-# main-channel buffer; with 256 KiB held per channel and the kernel's
-# buffers of a socket nobody reads, those packets could not all leave, the
-# proxy never saw the end of the prefix and rejected the migration after
-# --prefix-timeout (stream-prefix-timeout, 188 bytes of prefix; seen in 3
-# runs of 7, all 3 under meson).  At 4 MB/s the first iteration is one
-# packet (passed 5 runs of 5).
+# The source is held to 4 MB/s.  At QEMU 7.2's default 32 MiB/s, the main
+# channel sometimes stopped after 188 bytes while the multifd channels
+# stood at the limit, the proxy never saw the end of the prefix and
+# rejected the migration after --prefix-timeout (stream-prefix-timeout;
+# seen in 3 runs of 7, all 3 under meson).  At 4 MB/s: passed 5 runs of 5.
+# Likely: the byte after the setup sections
+# waits in QEMU's main-channel buffer until the first RAM iteration's
+# multifd packets (512 KiB each, about 3 MB at 32 MiB/s) are out, and with
+# 256 KiB held and a socket nobody reads they cannot all leave.
 . "$(dirname "$0")/proxy-functions.sh"
 require_migproxy
 require_qemu_version 7.2
