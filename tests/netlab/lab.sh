@@ -302,8 +302,9 @@ lab_impair_leg() {
         LAB_IMPAIRMENT=netem
     elif [ "$rc" = 3 ]; then
         log "netem: $(cat "$TESTDIR/netem.err")"
-        [ -n "${NETLAB_WAN:-}" ] && [ -x "$NETLAB_WAN" ] ||
+        if [ -z "${NETLAB_WAN:-}" ] || [ ! -x "$NETLAB_WAN" ]; then
             die "no netem here and NETLAB_WAN='${NETLAB_WAN:-}' is not an executable"
+        fi
         lab_netlab "$ns_a" del "$if_a"      # the veth, with its peer
         LAB_WAN_OUT=$TESTDIR/wan.out
         "$NETLAB_WAN" "$ns_a" "$if_a" "$ns_b" "$if_b" "$delay" "$loss" "$reorder" \

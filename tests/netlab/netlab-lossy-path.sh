@@ -47,6 +47,7 @@ lab_recorder "$LAB_SRC" "$TESTDIR/rec-src" tcp:127.0.0.1:0 "tcp:$LAB_PROXY_SADDR
 rec_src=$RECORDER_PID
 # RetransSegs of the namespace that sends across the leg, before
 snmp_retrans() {
+    # shellcheck disable=SC2016  # awk's own $i
     ip netns exec "$sender_ns" awk '/^Tcp:/ { if (!h) { for (i = 1; i <= NF; i++) c[$i] = i; h = 1 }
                                              else print $c["RetransSegs"] }' /proc/net/snmp
 }
