@@ -24,8 +24,9 @@
 # rejected the migration after --prefix-timeout (stream-prefix-timeout;
 # seen in 3 runs of 7, all 3 under meson).  At 4 MB/s: passed 5 runs of 5.
 # The 188 bytes end just after the RAM setup's EOS,
-# before that section's footer (migdump on a recorded 7.2 stream of this
-# guest); the proxy's prefix ends only at the next section's header.  So
+# before that section's footer (migdump on a recorded 7.2 stream of the
+# same guest, 2 channels); the proxy's prefix ends only at the next
+# section's header.  So
 # the footer and that header wait in QEMU's main-channel buffer, likely
 # until the first RAM iteration's multifd packets (512 KiB each, about
 # 3 MB at 32 MiB/s) are out, which with 256 KiB held and a socket nobody
