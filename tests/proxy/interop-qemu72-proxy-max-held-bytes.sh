@@ -19,18 +19,16 @@
 # Both migrations complete, the destination runs with the source's RAM.
 #
 # The source is held to 4 MB/s.  At QEMU 7.2's default 32 MiB/s, the main
-# channel sometimes stopped after 188 bytes while the multifd channels
-# stood at the limit, the proxy never saw the end of the prefix and
-# rejected the migration after --prefix-timeout (stream-prefix-timeout;
-# seen in 3 runs of 7, all 3 under meson).  At 4 MB/s: passed 5 runs of 5.
-# The 188 bytes end just after the RAM setup's EOS,
-# before that section's footer (migdump on a recorded 7.2 stream of the
-# same guest, 2 channels); the proxy's prefix ends only at the next
-# section's header.  So
-# the footer and that header wait in QEMU's main-channel buffer, likely
-# until the first RAM iteration's multifd packets (512 KiB each, about
-# 3 MB at 32 MiB/s) are out, which with 256 KiB held and a socket nobody
-# reads they cannot all be.
+# channel sometimes stopped after 188 bytes while the multifd channels stood
+# at the limit, the proxy never saw the end of the prefix and rejected the
+# migration after --prefix-timeout (stream-prefix-timeout; seen in 3 runs of
+# 7, all 3 under meson).  At 4 MB/s: passed 5 runs of 5.  The 188 bytes end
+# just after the RAM setup's EOS, before that section's footer (migdump on a
+# recorded 7.2 stream of the same guest, 2 channels); the proxy's prefix
+# ends only at the next section's header.  So the footer and that header
+# wait in QEMU's main-channel buffer, likely until the first RAM iteration's
+# multifd packets (512 KiB each, about 3 MB at 32 MiB/s) are out, which with
+# 256 KiB held and a socket nobody reads they cannot all be.
 . "$(dirname "$0")/proxy-functions.sh"
 require_migproxy
 require_qemu_version 7.2
