@@ -274,7 +274,7 @@ lab_midstream_start() {
 
 # lab_impair_leg LEG DELAY_MS LOSS_PERMILLE REORDER_PCT: a long, lossy
 # path on LEG (source or destination), both directions: DELAY_MS one way
-# (so twice that of RTT), LOSS_PERMILLE of the packets lost, REORDER_PCT
+# (the RTT is twice that), LOSS_PERMILLE of the packets lost, REORDER_PCT
 # of them overtaken.  With the kernel's netem (`netlab netem` on both
 # ends of the veth) when it has it; otherwise (netlab exits 3) the veth is
 # deleted and netlab-wan becomes the link: a TUN device of the same name

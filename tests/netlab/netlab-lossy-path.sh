@@ -45,7 +45,8 @@ lab_proxy_start proxy --once --checksum --connect "tcp:$LAB_DST_ADDR:$RECORDER_P
 # the source leg to the proxy.
 lab_recorder "$LAB_SRC" "$TESTDIR/rec-src" tcp:127.0.0.1:0 "tcp:$LAB_PROXY_SADDR:$PROXY_PORT"
 rec_src=$RECORDER_PID
-# RetransSegs of the namespace that sends across the leg, before
+# snmp_retrans: TCP segments retransmitted so far in the namespace that
+# sends across the leg.
 snmp_retrans() {
     # shellcheck disable=SC2016  # awk's own $i
     ip netns exec "$sender_ns" awk '/^Tcp:/ { if (!h) { for (i = 1; i <= NF; i++) c[$i] = i; h = 1 }
