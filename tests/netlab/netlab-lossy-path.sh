@@ -70,14 +70,8 @@ check_eq "end: completed, the destination says completed" \
     '[{"outcome":"completed","destination_status":"completed"}]'
 check_eq "destination runs" "$(qmp_py wait-status dst 20 running | jq -c .status)" '"running"'
 compare_captures "$TESTDIR/rec-src" "$TESTDIR/rec-dst"
+check_forwarded_sums "$EV" "$TESTDIR/rec-src"
 a=$(cat "$TESTDIR/rec-src"/conn*.s2d | wc -c)
-check_eq "bytes_to_destination = what the source sent" \
-    "$(events "$EV" '.[] | select(.event == "end") | .bytes_to_destination')" "$a"
-check_eq "proxy's sha256 per connection and direction = the captures'" \
-    "$(events "$EV" '[.[] | select(.event == "end") | .channels[] |
-                     .sha256_to_destination, .sha256_to_source] | sort')" \
-    "$(for f in "$TESTDIR/rec-src"/conn*; do sha256sum <"$f" | cut -d' ' -f1; done |
-       jq -R . | jq -cs 'sort')"
 qmp src pmemsave "{\"val\":0,\"size\":$((LAB_RAM_MB << 20)),\"filename\":\"$TESTDIR/src.mem\"}" >/dev/null
 qmp dst pmemsave "{\"val\":0,\"size\":$((LAB_RAM_MB << 20)),\"filename\":\"$TESTDIR/dst.mem\"}" >/dev/null
 if cmp -s -i $((1 << 20)) -n $(((LAB_RAM_MB - 4) << 20)) "$TESTDIR/src.mem" "$TESTDIR/dst.mem"; then

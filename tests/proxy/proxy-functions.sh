@@ -267,16 +267,24 @@ accept_case() {
         "$(ls "$TESTDIR/rec-src"/conn*.s2d | wc -l)" "$conns"
     check_eq "proxy's connections" \
         "$(events "$EV" '.[] | select(.event == "end") | .channels | length')" "$conns"
-    a=$(cat "$TESTDIR/rec-src"/conn*.s2d | wc -c)
-    check_eq "bytes_to_destination = what the source sent on all connections" \
-        "$(events "$EV" '.[] | select(.event == "end") | .bytes_to_destination')" "$a"
     b=$(cat "$TESTDIR/rec-src"/conn*.d2s | wc -c)
     check_eq "bytes_to_source = what the destination sent back" \
         "$(events "$EV" '.[] | select(.event == "end") | .bytes_to_source')" "$b"
+    check_forwarded_sums "$EV" "$TESTDIR/rec-src"
+}
+
+# check_forwarded_sums EV REC: the proxy (run with --checksum) forwarded
+# what the recording relay REC on the source's side saw: bytes to the
+# destination and the sha256 of every connection and direction.
+check_forwarded_sums() {
+    local ev=$1 rec=$2 a
+    a=$(cat "$rec"/conn*.s2d | wc -c)
+    check_eq "bytes_to_destination = what the source sent on all connections" \
+        "$(events "$ev" '.[] | select(.event == "end") | .bytes_to_destination')" "$a"
     check_eq "proxy's sha256 per connection and direction = the captures'" \
-        "$(events "$EV" '[.[] | select(.event == "end") | .channels[] |
+        "$(events "$ev" '[.[] | select(.event == "end") | .channels[] |
                          .sha256_to_destination, .sha256_to_source] | sort')" \
-        "$(for f in "$TESTDIR/rec-src"/conn*; do sha256sum <"$f" | cut -d' ' -f1; done |
+        "$(for f in "$rec"/conn*; do sha256sum <"$f" | cut -d' ' -f1; done |
            jq -R . | jq -cs 'sort')"
 }
 
