@@ -60,7 +60,17 @@ typedef struct {
     MpSocketErrorFunc func;
     gpointer data;
     GSocket *sock;
+    guint *id;                  /* the owner's copy of the source id */
 } Watch;
+
+/* However the watch ends (fired, hang-up, removed), its owner's id is stale. */
+static void watch_free(gpointer data)
+{
+    Watch *w = data;
+
+    *w->id = 0;
+    g_free(w);
+}
 
 static gboolean on_socket_condition(GSocket *sock, GIOCondition cond, gpointer data)
 {
@@ -85,20 +95,20 @@ char *mp_liveness_take_error(GSocketConnection *conn)
     return g_strdup(err ? g_strerror(err) : "socket error");
 }
 
-guint mp_liveness_watch(GSocketConnection *conn, MpSocketErrorFunc func, gpointer data)
+void mp_liveness_watch(GSocketConnection *conn, MpSocketErrorFunc func, gpointer data,
+                       guint *id)
 {
     GSocket *sock = g_socket_connection_get_socket(conn);
     /* GSocket sources always include HUP, ERR and NVAL in the condition */
     GSource *src = g_socket_create_source(sock, G_IO_ERR, NULL);
     Watch *w = g_new0(Watch, 1);
-    guint id;
 
     w->func = func;
     w->data = data;
-    g_source_set_callback(src, (GSourceFunc)(void (*)(void))on_socket_condition, w, g_free);
-    id = g_source_attach(src, NULL);
+    w->id = id;
+    g_source_set_callback(src, (GSourceFunc)(void (*)(void))on_socket_condition, w, watch_free);
+    *id = g_source_attach(src, NULL);
     g_source_unref(src);
-    return id;
 }
 
 int mp_liveness_ifindex(GSocketConnection *conn)

@@ -25,11 +25,14 @@ void mp_liveness_tune(GSocketConnection *conn, guint timeout_s);
  * Call @func (on the default main context) when @conn's socket has an
  * error pending (reset, abort, timeout).  The error is left pending, so
  * that a read in flight reports it; mp_liveness_take_error() takes it.
- * Returns the source id (remove it with g_source_remove before the
- * connection is closed).  The watch fires at most once.
+ * *@id holds the source id while the watch lives (remove it with
+ * g_source_remove before the connection is closed) and is set to 0 when
+ * the watch ends: it fires at most once, and ends without firing on a bare
+ * hang-up (reads report that).
  */
 typedef void (*MpSocketErrorFunc)(gpointer data);
-guint mp_liveness_watch(GSocketConnection *conn, MpSocketErrorFunc func, gpointer data);
+void mp_liveness_watch(GSocketConnection *conn, MpSocketErrorFunc func, gpointer data,
+                       guint *id);
 
 /* The pending socket error's text (and the error is cleared). */
 char *mp_liveness_take_error(GSocketConnection *conn);

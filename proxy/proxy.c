@@ -1146,7 +1146,7 @@ static void attach(Session *s, Channel *ch, ChannelKind kind)
                               ch->src);
     }
     ch->up.dec = new_decoder(ch, true);
-    ch->src_watch = mp_liveness_watch(ch->src, on_src_error, ch);
+    mp_liveness_watch(ch->src, on_src_error, ch, &ch->src_watch);
 }
 
 /* Announce @ch in @s and let it run: decode what it held, gate, connect. */
@@ -2078,7 +2078,7 @@ static void on_connected(GObject *obj, GAsyncResult *res, gpointer data)
      */
     g_socket_set_timeout(g_socket_connection_get_socket(conn), 0);
     /* after the timeout is gone: a GSocket source would inherit it */
-    ch->dst_watch = mp_liveness_watch(conn, on_dst_error, ch);
+    mp_liveness_watch(conn, on_dst_error, ch, &ch->dst_watch);
     if (mp_tls_mode(s->proxy->cfg.tls) == MP_TLS_TERMINATE) {
         g_autofree char *host = mp_tls_uri_host(s->route->cfg.connect);
 
