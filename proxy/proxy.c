@@ -172,6 +172,7 @@ struct Route {
     GPtrArray *parked;          /* channels waiting for their main channel */
     guint silent_timer;         /* closes connections that never speak */
     GCancellable *cancel;
+    bool accepting;             /* an accept is under way (its callback has the route) */
 };
 
 struct MpProxy {
@@ -182,6 +183,8 @@ struct MpProxy {
     guint next_session;
     int exit_status;
     bool once_taken;
+    guint n_sessions;           /* allocated, finished or not: mp_proxy_free waits for them */
+    bool closing;               /* mp_proxy_free: start nothing new */
 };
 
 static void leg_pump(Leg *l);
@@ -256,6 +259,7 @@ static void session_unref(Session *s)
         return;
     }
     g_ptr_array_remove(s->route->sessions, s);
+    s->proxy->n_sessions--;
     g_ptr_array_unref(s->channels);
     g_object_unref(s->cancel);
     mp_facts_free(s->src);
@@ -288,6 +292,7 @@ static Session *session_new(Route *route)
     s->proxy = route->proxy;
     s->route = route;
     s->id = ++route->proxy->next_session;
+    route->proxy->n_sessions++;
     s->channels = g_ptr_array_new_with_free_func((GDestroyNotify)channel_free);
     s->cancel = g_cancellable_new();
     s->start_us = g_get_monotonic_time();
@@ -1334,6 +1339,9 @@ static bool proxy_channels_full(const Session *s)
 
 static void route_adopt_parked(Route *route)
 {
+    if (route->proxy->closing) {
+        return;
+    }
     for (guint i = 0; i < route->parked->len;) {
         Channel *ch = g_ptr_array_index(route->parked, i);
         Session *s = session_before(route, ch->seq);
@@ -1516,6 +1524,11 @@ static void classify(Channel *ch, const guint8 *data, gsize n)
     uint32_t magic = 0;
 
     g_ptr_array_remove(route->unclassified, ch);
+    if (proxy->closing) {
+        /* a read that completed as mp_proxy_free cancelled it: start nothing */
+        channel_free(ch);
+        return;
+    }
     g_byte_array_append(ch->up.held, data, (guint)n);
     if (mp_tls_mode(proxy->cfg.tls) == MP_TLS_PASSTHROUGH) {
         classify_opaque(ch, data, n);
@@ -1610,7 +1623,13 @@ static void on_accept(GObject *obj, GAsyncResult *res, gpointer data)
     GSocketConnection *conn;
     Channel *ch;
 
+    route->accepting = false;
     conn = g_socket_listener_accept_finish(G_SOCKET_LISTENER(obj), res, NULL, &error);
+    if (conn && route->proxy->closing) {
+        g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+        g_object_unref(conn);
+        return;
+    }
     if (!conn) {
         if (!g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
             g_warning("accept on %s: %s", route->cfg.listen, error->message);
@@ -1618,6 +1637,7 @@ static void on_accept(GObject *obj, GAsyncResult *res, gpointer data)
         return;
     }
     g_socket_listener_accept_async(route->listener, route->cancel, on_accept, route);
+    route->accepting = true;
     if (!route_admit(route, conn)) {
         g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
         g_object_unref(conn);
@@ -2620,10 +2640,10 @@ static void on_outcome(GObject *obj, GAsyncResult *res, gpointer data)
     session_unref(s);
 }
 
-static void session_finish(Session *s)
+/* Close every channel and stop the timers (each holds a reference). */
+static void session_stop(Session *s)
 {
     s->finished = true;
-    s->state = S_FINISHING;
     for (guint i = 0; i < s->channels->len; i++) {
         channel_close(g_ptr_array_index(s->channels, i));
     }
@@ -2643,6 +2663,12 @@ static void session_finish(Session *s)
         g_source_remove(s->stall_timer);
         s->stall_timer = 0;
     }
+}
+
+static void session_finish(Session *s)
+{
+    session_stop(s);
+    s->state = S_FINISHING;
     if (s->rejected) {
         session_end(s, "rejected", NULL, NULL);
         return;
@@ -2716,11 +2742,68 @@ MpProxy *mp_proxy_new(const MpProxyConfig *config, GMainLoop *loop)
     return p;
 }
 
+/* How long mp_proxy_free waits for callbacks of cancelled operations. */
+#define MP_DRAIN_US (2 * G_USEC_PER_SEC)
+
+static bool proxy_drained(const MpProxy *p)
+{
+    if (p->n_sessions) {
+        return false;
+    }
+    for (guint i = 0; i < p->routes->len; i++) {
+        const Route *r = g_ptr_array_index(p->routes, i);
+
+        if (r->accepting || r->unclassified->len) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static gboolean wake_up(gpointer data)
+{
+    return G_SOURCE_CONTINUE;
+}
+
+static void route_free(Route *r)
+{
+    /* adopt_later and on_silent_check hold the route, not a reference */
+    while (g_source_remove_by_user_data(r)) {
+    }
+    for (guint i = 0; i < r->parked->len; i++) {
+        channel_free(g_ptr_array_index(r->parked, i));
+    }
+    g_ptr_array_unref(r->parked);
+    g_ptr_array_unref(r->unclassified);
+    g_ptr_array_unref(r->sessions);
+    g_object_unref(r->listener);
+    g_object_unref(r->client);
+    g_object_unref(r->connect_addr);
+    g_object_unref(r->cancel);
+    g_free(r->cfg.listen);
+    g_free(r->cfg.connect);
+    g_free(r->cfg.dest_qmp);
+    g_free(r->cfg.source_qmp);
+    mp_facts_free(r->cfg.dest_profile);
+    g_free(r);
+}
+
+/*
+ * Sessions still running are stopped without an end event (the daemon is
+ * going away, the migration did not end); every operation is cancelled and
+ * the main context run until their callbacks have let go of the sessions
+ * and routes, for at most MP_DRAIN_US (a QMP thread may take longer: then
+ * the routes are left allocated rather than freed under it).
+ */
 void mp_proxy_free(MpProxy *proxy)
 {
+    guint waker;
+    gint64 deadline;
+
     if (!proxy) {
         return;
     }
+    proxy->closing = true;
     for (guint i = 0; i < proxy->routes->len; i++) {
         Route *r = g_ptr_array_index(proxy->routes, i);
 
@@ -2729,10 +2812,27 @@ void mp_proxy_free(MpProxy *proxy)
         if (g_str_has_prefix(r->cfg.listen, "unix:")) {
             unlink(r->cfg.listen + 5);
         }
-        /* routes are small and the process is exiting: sessions may still point here */
+        while (r->sessions->len) {
+            Session *s = g_ptr_array_steal_index(r->sessions, r->sessions->len - 1);
+
+            session_stop(s);
+            g_cancellable_cancel(s->cancel);
+            session_unref(s);   /* the route's reference */
+        }
     }
-    g_ptr_array_unref(proxy->routes);
+    waker = g_timeout_add(10, wake_up, NULL);
+    deadline = g_get_monotonic_time() + MP_DRAIN_US;
+    while (!proxy_drained(proxy) && g_get_monotonic_time() < deadline) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    g_source_remove(waker);
     mp_link_monitor_free(proxy->links);
+    proxy->links = NULL;
+    if (!proxy_drained(proxy)) {
+        return;     /* late callbacks still point here: the process is exiting */
+    }
+    g_ptr_array_set_free_func(proxy->routes, (GDestroyNotify)route_free);
+    g_ptr_array_unref(proxy->routes);
     g_free(proxy);
 }
 
@@ -2795,5 +2895,6 @@ bool mp_proxy_add_route(MpProxy *proxy, const MpRouteConfig *cfg, GError **error
     r->parked = g_ptr_array_new();
     g_ptr_array_add(proxy->routes, r);
     g_socket_listener_accept_async(r->listener, r->cancel, on_accept, r);
+    r->accepting = true;
     return true;
 }
