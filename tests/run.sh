@@ -86,7 +86,7 @@ if [ "$fuzz_seconds" -gt 0 ]; then
      CC=clang meson setup build-fuzz -Dfuzzing=true \
        -Db_sanitize=address,undefined -Db_lundef=false >build-fuzz.setup.log 2>&1; then
     ninja -C build-fuzz >build-fuzz.build.log 2>&1 || { tail -30 build-fuzz.build.log; failed=$((failed + 1)); }
-    for h in main return-path multifd preempt vmstate dump-vmstate profile policy diff capture; do
+    for h in main return-path multifd preempt vmstate dump-vmstate profile policy diff capture session; do
       bin=build-fuzz/tests/fuzz/fuzz-$h
       [ -x "$bin" ] || bin=build-fuzz/tests/devices/fuzz-$h
       work=$(mktemp -d)
