@@ -10,7 +10,7 @@
  * Beyond "no crash, no leak, no hang": every input ends with the proxy
  * freed while its sessions may still be live (mp_proxy_free must tear them
  * down), every socket closed and the main context drained; the process
- * must then hold no more descriptors than after the first input.  And the
+ * must then hold no more descriptors than before the input.  And the
  * proxy forwards byte for byte: what each destination connection received
  * is the beginning of what one source connection sent, and what each
  * source connection received is the beginning of what one destination
@@ -105,7 +105,6 @@ static struct { const char *file; char *data; gsize len; } profiles[] = {
 };
 static char *policy_text;
 static gsize policy_len;
-static int fd_baseline = -1;
 static bool verbose;
 
 static void load(const char *name, char **data, gsize *len)
@@ -596,7 +595,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
 #endif
 #endif
-    fd_baseline = count_fds();
     return 0;
 }
 
@@ -619,7 +617,8 @@ static void list_fds(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int fds;
+    /* counted per input: a replay driver keeps its own directory open */
+    int fd_baseline = count_fds(), fds;
 
     run_input(data, size);
     fds = count_fds();
@@ -641,7 +640,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fds = count_fds();
     }
     if (fds > fd_baseline) {
-        dprintf(2, "fuzz-session: %d descriptors after the input, %d after the first\n", fds,
+        dprintf(2, "fuzz-session: %d descriptors after the input, %d before\n", fds,
                 fd_baseline);
         list_fds();
         abort();
