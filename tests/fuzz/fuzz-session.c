@@ -1,6 +1,6 @@
 /*
  * fuzz-session.c - libFuzzer harness for the daemon's session logic
- * (proxy/proxy.c), run in-process on its own GIO main context: a real
+ * (proxy/proxy.c), run in-process on the default GIO main context: a real
  * MpProxy listens on a unix socket, a fake destination listens on another,
  * and each input is a small program of connection events and bytes on
  * both legs in random order and sizes (see the op codes below).  Source
