@@ -195,16 +195,16 @@ forward_once() {
             --connect "tcp:127.0.0.1:$sink_port" "${extra[@]}"
         relay_port=$PROXY_PORT
         relay=$PROXY_PID
-        # the proxy's peak memory: bounded whatever the stream's size
-        # and its CPU time (user + system, all threads, in clock ticks; up to
-        # 0.1 s old): less at the mercy of a loaded machine than the wall clock
-        ( while grep VmHWM "/proc/$relay/status" >"$TESTDIR/hwm.tmp" 2>/dev/null; do
-              mv "$TESTDIR/hwm.tmp" "$TESTDIR/hwm"
-              awk '{print $14 + $15}' "/proc/$relay/stat" >"$TESTDIR/cpu.tmp" 2>/dev/null &&
-                  mv "$TESTDIR/cpu.tmp" "$TESTDIR/cpu"
-              sleep 0.1
-          done ) &
     fi
+    # the relay's peak memory (the proxy's: bounded whatever the stream's
+    # size) and its CPU time (user + system, all threads, in clock ticks; up
+    # to 0.1 s old): less at the mercy of a loaded machine than the wall clock
+    ( while grep VmHWM "/proc/$relay/status" >"$TESTDIR/hwm.tmp" 2>/dev/null; do
+          mv "$TESTDIR/hwm.tmp" "$TESTDIR/hwm"
+          awk '{print $14 + $15}' "/proc/$relay/stat" >"$TESTDIR/cpu.tmp" 2>/dev/null &&
+              mv "$TESTDIR/cpu.tmp" "$TESTDIR/cpu"
+          sleep 0.1
+      done ) &
     for ((n = 0; n < 50; n++)); do
         "$PYTHON" -c "import socket; socket.create_connection(('127.0.0.1', $sink_port)).close()" \
             2>/dev/null && break
@@ -249,20 +249,21 @@ part_b() {
             log "B round $round $mode: $ms ms, CPU $(cat "$TESTDIR/cpu") ticks"
         done
     done
-    local s p
+    local s p sc pc
     s=$(awk '$1 == "socat" {print $2}' "$TESTDIR/b.results" | median)
     p=$(awk '$1 == "migproxy" {print $2}' "$TESTDIR/b.results" | median)
+    sc=$(awk '$1 == "socat" {print $3}' "$TESTDIR/b.results" | median)
+    pc=$(awk '$1 == "migproxy" {print $3}' "$TESTDIR/b.results" | median)
     echo "B: forwarding a $(numfmt --to=iec "$size") stream, $ROUNDS rounds, medians" \
          "(migproxy's peak RSS in the last round: $(awk '{print $2, $3}' "$TESTDIR/hwm" 2>/dev/null)):"
     echo "   socat ${s} ms ($(awk -v b="$size" -v t="$s" 'BEGIN {printf "%.0f", b / t / 1000}') MB/s)," \
          "migproxy ${p} ms ($(awk -v b="$size" -v t="$p" 'BEGIN {printf "%.0f", b / t / 1000}') MB/s)," \
-         "time ratio migproxy/socat $(ratio "$p" "$s") (aim <= 1.00)"
+         "time ratio migproxy/socat $(ratio "$p" "$s") (aim <= 1.00);" \
+         "CPU ${pc} ticks against socat's ${sc}, ratio $(ratio "$pc" "$sc")"
     for c in ${CAPTURE:-}; do
-        local m
-        local mc pc
+        local m mc
         m=$(awk -v m="migproxy-capture-$c" '$1 == m {print $2}' "$TESTDIR/b.results" | median)
         mc=$(awk -v m="migproxy-capture-$c" '$1 == m {print $3}' "$TESTDIR/b.results" | median)
-        pc=$(awk '$1 == "migproxy" {print $3}' "$TESTDIR/b.results" | median)
         echo "   migproxy --capture-pages $c ${m} ms, time ratio against migproxy $(ratio "$m" "$p")" \
              "(aim <= $([ "$c" = full ] && echo 1.15 || echo 1.05)); CPU ${mc} ticks against" \
              "${pc}, ratio $(ratio "$mc" "$pc")"
