@@ -1940,8 +1940,6 @@ static void session_decide(Session *s)
     adopt_silent(s);
     merge_source_facts(s);
     if (s->prefix_error && s->src->has_header && s->src->magic == QEMU_VM_FILE_MAGIC) {
-        g_autofree char *hint = NULL;
-
         mp_report_add(r, "stream-undecodable", "stream prefix", s->prefix_error, NULL,
                       "report this stream to migproxy's developers (record it and run migdump)",
                       "migproxy cannot decode the stream's prefix, so it cannot check it: %s",

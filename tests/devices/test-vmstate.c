@@ -600,6 +600,7 @@ static void test_foreign_unknown_length(void)
                                                           sizeof(golden_payload), BASE,
                                                           &exact, &err);
         g_assert_no_error(err);
+        g_assert_nonnull(v2);
         g_assert_true(exact);
     }
 }
