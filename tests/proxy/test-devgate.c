@@ -98,6 +98,20 @@ static void test_profile_malformed(void)
     }
 }
 
+/* A destination with its section list and the layout of one 8-byte "timer" section. */
+static MpFacts *dst_with_timer_layout(void)
+{
+    static const char vmdesc[] =
+        "{\"devices\":[{\"name\":\"timer\",\"instance_id\":0,\"vmsd_name\":\"timer\","
+        "\"version\":1,\"fields\":[{\"name\":\"t\",\"type\":\"int64\",\"size\":8}]}]}";
+    MpFacts *f = dst_with_sections();
+    g_autoptr(GError) err = NULL;
+
+    f->layouts = mig_vmstate_desc_parse(vmdesc, strlen(vmdesc), &err);
+    g_assert_no_error(err);
+    return f;
+}
+
 /* "layouts": a reference VMDESCRIPTION kept in the profile, read back whole */
 static void test_profile_layouts(void)
 {
@@ -418,16 +432,12 @@ static void full_at(MpDevGate *g, const char *idstr, uint32_t id, uint64_t at, u
 static void test_layout_walk(gconstpointer data)
 {
     int mode = GPOINTER_TO_INT(data);
-    static const char vmdesc[] =
-        "{\"devices\":[{\"name\":\"timer\",\"instance_id\":0,\"vmsd_name\":\"timer\","
-        "\"version\":1,\"fields\":[{\"name\":\"t\",\"type\":\"int64\",\"size\":8}]}]}";
-    g_autoptr(MpFacts) dst = dst_with_sections();
+    g_autoptr(MpFacts) dst = dst_with_timer_layout();
     g_autoptr(MpFacts) src = mp_facts_new(MP_FACTS_FROM_STREAM);
     static const char lenient[] = "[severity]\ndevice-layout=warning\n";
     g_autoptr(MpPolicy) policy = mode == 3 ? mp_policy_load_data(lenient, strlen(lenient), NULL)
                                            : NULL;
     g_autoptr(MpReport) r = policy ? mp_policy_new_report(policy) : mp_report_new();
-    g_autoptr(GError) err = NULL;
     Sink sink = { 0 };
     MpDevGate *g = mp_devgate_new(true, policy, on_emit, &sink);
     guint8 chunk[64] = { 0 };
@@ -435,8 +445,6 @@ static void test_layout_walk(gconstpointer data)
     MpSeverity sev;
 
     g_assert_true(mode != 3 || policy);
-    dst->layouts = mig_vmstate_desc_parse(vmdesc, strlen(vmdesc), &err);
-    g_assert_no_error(err);
     ram_setup(g);
     mp_devgate_gate(g, src, dst, r);
     mp_devgate_fed(g, 1000);                    /* RAM: forwarded, not held */
@@ -480,13 +488,9 @@ static void test_layout_walk(gconstpointer data)
 static void test_layout_package(gconstpointer data)
 {
     bool bad = GPOINTER_TO_INT(data);
-    static const char vmdesc[] =
-        "{\"devices\":[{\"name\":\"timer\",\"instance_id\":0,\"vmsd_name\":\"timer\","
-        "\"version\":1,\"fields\":[{\"name\":\"t\",\"type\":\"int64\",\"size\":8}]}]}";
-    g_autoptr(MpFacts) dst = dst_with_sections();
+    g_autoptr(MpFacts) dst = dst_with_timer_layout();
     g_autoptr(MpFacts) src = mp_facts_new(MP_FACTS_FROM_STREAM);
     g_autoptr(MpReport) r = mp_report_new();
-    g_autoptr(GError) err = NULL;
     MpDevGate *g = mp_devgate_new(false, NULL, NULL, NULL);
     MigEvent begin = { .type = MIG_EV_PACKAGED_BEGIN, .offset = 990, .end = 1000,
                        .certain = true };
@@ -496,8 +500,6 @@ static void test_layout_package(gconstpointer data)
     MigEvent send = { .type = MIG_EV_SECTION_END, .offset = 1018, .end = 1023 };
     guint8 chunk[64] = { 0 };
 
-    dst->layouts = mig_vmstate_desc_parse(vmdesc, strlen(vmdesc), &err);
-    g_assert_no_error(err);
     ram_setup(g);
     mp_devgate_gate(g, src, dst, r);
     mp_devgate_fed(g, 990 + sizeof(chunk));     /* 990..1054: the whole blob */
@@ -586,19 +588,13 @@ static void test_with_the_prefix(void)
 static void test_layout_with_the_prefix(gconstpointer data)
 {
     bool bad = GPOINTER_TO_INT(data);
-    static const char vmdesc[] =
-        "{\"devices\":[{\"name\":\"timer\",\"instance_id\":0,\"vmsd_name\":\"timer\","
-        "\"version\":1,\"fields\":[{\"name\":\"t\",\"type\":\"int64\",\"size\":8}]}]}";
-    g_autoptr(MpFacts) dst = dst_with_sections();
+    g_autoptr(MpFacts) dst = dst_with_timer_layout();
     g_autoptr(MpFacts) src = mp_facts_new(MP_FACTS_FROM_STREAM);
     g_autoptr(MpReport) r = mp_report_new();
-    g_autoptr(GError) err = NULL;
     Sink sink = { 0 };
     MpDevGate *g = mp_devgate_new(false, NULL, on_emit, &sink);
     guint8 prefix[1100] = { 'Q', 'E', 'V', 'M' };
 
-    dst->layouts = mig_vmstate_desc_parse(vmdesc, strlen(vmdesc), &err);
-    g_assert_no_error(err);
     ram_setup(g);
     full_at(g, "timer", 3, 1000, bad ? 9 : 8);
     simple(g, MIG_EV_EOF, false);
