@@ -182,6 +182,33 @@ lab_migrate() {
     qmp "$1" migrate "{\"uri\":\"tcp:$2:$3\"}" >/dev/null || die "$1: migrate failed"
 }
 
+# lab_migrate_recorded REC_SRC_PID REC_DST_PID TIMEOUT: the source "src"
+# migrates to its recorder (RECORDER_PORT) through the proxy to the
+# destination's recorder; wait for it (bounded), then check that it
+# completed at both ends, the destination runs and every byte crossed
+# unchanged (recordings, the proxy's counts and sums: --checksum).  Sets
+# EV and LAB_MIGRATION_MS (from migrate to the proxy's exit).
+lab_migrate_recorded() {
+    local rec_src=$1 rec_dst=$2 timeout=$3 t0
+    t0=$(now_ms)
+    lab_migrate src 127.0.0.1 "$RECORDER_PORT"
+    qmp_py wait-migration src "$timeout" >"$TESTDIR/src.final" ||
+        fail_check "the source's migration did not complete: $(cat "$TESTDIR/src.final")"
+    proxy_wait 60
+    LAB_MIGRATION_MS=$(( $(now_ms) - t0 ))
+    RECORDER_PID=$rec_src RECORDER_DIR=$TESTDIR/rec-src wait_recorder 30
+    RECORDER_PID=$rec_dst RECORDER_DIR=$TESTDIR/rec-dst wait_recorder 30
+    EV=$TESTDIR/proxy.events
+    check_eq "proxy exit status 0" "$PROXY_STATUS" 0
+    check_event_members "$EV"
+    check_eq "end: completed, the destination says completed" \
+        "$(events "$EV" '[.[] | select(.event == "end") | {outcome, destination_status}]')" \
+        '[{"outcome":"completed","destination_status":"completed"}]'
+    check_eq "destination runs" "$(qmp_py wait-status dst 20 running | jq -c .status)" '"running"'
+    compare_captures "$TESTDIR/rec-src" "$TESTDIR/rec-dst"
+    check_forwarded_sums "$EV" "$TESTDIR/rec-src"
+}
+
 # now_ms: a monotonic-enough wall clock in milliseconds for the timings.
 now_ms() {
     echo $(($(date +%s%N) / 1000000))

@@ -53,24 +53,7 @@ snmp_retrans() {
                                              else print $c["RetransSegs"] }' /proc/net/snmp
 }
 retrans0=$(snmp_retrans)
-t0=$(now_ms)
-lab_migrate src 127.0.0.1 "$RECORDER_PORT"
-qmp_py wait-migration src 100 >"$TESTDIR/src.final" ||
-    fail_check "the source's migration did not complete: $(cat "$TESTDIR/src.final")"
-proxy_wait 60
-t1=$(now_ms)
-RECORDER_PID=$rec_src RECORDER_DIR=$TESTDIR/rec-src wait_recorder 30
-RECORDER_PID=$rec_dst RECORDER_DIR=$TESTDIR/rec-dst wait_recorder 30
-
-EV=$TESTDIR/proxy.events
-check_eq "proxy exit status 0" "$PROXY_STATUS" 0
-check_event_members "$EV"
-check_eq "end: completed, the destination says completed" \
-    "$(events "$EV" '[.[] | select(.event == "end") | {outcome, destination_status}]')" \
-    '[{"outcome":"completed","destination_status":"completed"}]'
-check_eq "destination runs" "$(qmp_py wait-status dst 20 running | jq -c .status)" '"running"'
-compare_captures "$TESTDIR/rec-src" "$TESTDIR/rec-dst"
-check_forwarded_sums "$EV" "$TESTDIR/rec-src"
+lab_migrate_recorded "$rec_src" "$rec_dst" 100
 a=$(cat "$TESTDIR/rec-src"/conn*.s2d | wc -c)
 qmp src pmemsave "{\"val\":0,\"size\":$((LAB_RAM_MB << 20)),\"filename\":\"$TESTDIR/src.mem\"}" >/dev/null
 qmp dst pmemsave "{\"val\":0,\"size\":$((LAB_RAM_MB << 20)),\"filename\":\"$TESTDIR/dst.mem\"}" >/dev/null
@@ -83,7 +66,7 @@ fi
 # What the path did, as the proxy's sockets on that leg saw it.
 tcp=$(events "$EV" "[.[] | select(.event == \"end\") | .tcp[] | select(.side == \"$leg\")]")
 retrans=$(( $(snmp_retrans) - retrans0 ))
-log "impairment $LAB_IMPAIRMENT on the $leg leg; migration $((t1 - t0)) ms for $a bytes;" \
+log "impairment $LAB_IMPAIRMENT on the $leg leg; migration $LAB_MIGRATION_MS ms for $a bytes;" \
     "the proxy's $leg sockets: $(jq -c '[.[] | {channel, samples, rtt_us, rtt_max_us, retransmits}]' <<<"$tcp");" \
     "segments retransmitted in $sender_ns: $retrans"
 check_eq "the proxy sampled its $leg socket" \
