@@ -30,10 +30,12 @@
 /* direct writes: offsets and lengths are multiples of this */
 #define CAPTURE_BLOCK      4096u
 /*
- * Frames up to this size (a 512 KiB chunk and its record) are packed into
- * buffers the writer thread gives back, at most CAPTURE_POOL of them kept:
- * a fresh 512 KiB allocation is a fresh mapping, and faulting in and
- * zeroing its pages cost the main loop as much as copying the chunk.
+ * Frames between half of and this size (a 512 KiB chunk and its record)
+ * are packed into buffers the writer thread gives back, at most
+ * CAPTURE_POOL of them kept: a fresh 512 KiB allocation is a fresh
+ * mapping, and faulting in and zeroing its pages cost the main loop as
+ * much as copying the chunk.  Smaller frames get their own size, so that
+ * memory stays close to the queue's limit in bytes.
  */
 #define CAPTURE_POOL_FRAME (516u * 1024u)
 #define CAPTURE_POOL       16u
@@ -143,7 +145,7 @@ static GBytes *pack(MpCapture *cap, const Migcap__Record *rec)
     if (n > MP_CAPTURE_LIMIT_RECORD) {
         return NULL;
     }
-    if (cap && total <= CAPTURE_POOL_FRAME) {
+    if (cap && total <= CAPTURE_POOL_FRAME && total > CAPTURE_POOL_FRAME / 2) {
         f = g_new(PoolFrame, 1);
         f->cap = cap;
         g_mutex_lock(&cap->pool_lock);
