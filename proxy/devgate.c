@@ -215,24 +215,31 @@ static void resolve(MpDevGate *g, bool certain)
     }
 }
 
+/* @w's whole payload lies in the @len bytes that start at stream offset @base. */
+static bool payload_within(const Walkable *w, uint64_t base, gsize len)
+{
+    uint64_t end = base + len;
+
+    return w->complete && w->payload >= base && w->length <= end &&
+           w->payload <= end - w->length;
+}
+
 /*
  * Walk every FULL section of the hold with the destination's layout once
- * their bytes are all held; @force: they never will be (all that was fed
- * is held), judge what is there.  A section that does not fit cuts.
+ * their bytes are all in the @len bytes at @data (stream offset @base, or
+ * unknown when !@known); @force: they never will be (all that was fed is
+ * there), judge what is there.  A section that does not fit cuts.
  */
-static void try_walk(MpDevGate *g, bool force)
+static void try_walk(MpDevGate *g, const guint8 *data, uint64_t base, gsize len, bool known,
+                     bool force)
 {
-    uint64_t held_end = g->held_base + g->held->len;
-    bool covered = g->fed_known;
+    bool covered = known;
 
     if (!g->walk_due) {
         return;
     }
     for (guint i = 0; covered && i < g->walkables->len; i++) {
-        const Walkable *w = &g_array_index(g->walkables, Walkable, i);
-
-        covered = w->complete && w->payload >= g->held_base && w->length <= held_end &&
-                  w->payload <= held_end - w->length;
+        covered = payload_within(&g_array_index(g->walkables, Walkable, i), base, len);
     }
     if (!covered && !force) {
         return;
@@ -246,15 +253,14 @@ static void try_walk(MpDevGate *g, bool force)
         g_autofree char *where = where_of(&h);
         const MpFinding *f;
 
-        if (!g->fed_known || !w->complete || w->payload < g->held_base ||
-            w->length > held_end || w->payload > held_end - w->length) {
+        if (!known || !payload_within(w, base, len)) {
             f = mp_device_layout_unchecked(w->idstr, w->instance, where,
                                            "its payload is not among the held bytes",
                                            g->report);
         } else {
             f = mp_check_device_layout(g->dst->layouts, w->idstr, w->instance, w->version,
-                                       g->held->data + (w->payload - g->held_base),
-                                       (size_t)w->length, w->payload, where, g->report);
+                                       data + (w->payload - base), (size_t)w->length,
+                                       w->payload, where, g->report);
         }
         if (f && g->emit) {
             g->emit(f, g->opaque);
@@ -458,21 +464,11 @@ void mp_devgate_gate_prefix(MpDevGate *g, const guint8 *prefix, gsize len)
     if (g->dst && g->dst->layouts && g->resolved_certain && len >= 4 &&
         ((uint32_t)prefix[0] << 24 | (uint32_t)prefix[1] << 16 | (uint32_t)prefix[2] << 8 |
          prefix[3]) == QEMU_VM_FILE_MAGIC) {
-        GByteArray *saved = g->held;
-        uint64_t saved_base = g->held_base;
-        GByteArray view = { .data = (guint8 *)prefix, .len = (guint)len };
-        bool fed_known = g->fed_known;
         MpDevGateEmit emit = g->emit;
 
         g->emit = NULL;         /* the caller emits the gate's report */
-        g->held = &view;
-        g->held_base = 0;
-        g->fed_known = true;
         g->walk_due = true;
-        try_walk(g, true);
-        g->held = saved;
-        g->held_base = saved_base;
-        g->fed_known = fed_known;
+        try_walk(g, prefix, 0, len, true, true);
         g->emit = emit;
         /* the report decides the verdict: no cut of its own before it */
         g->cut = false;
@@ -490,7 +486,8 @@ MpDevGateAction mp_devgate_poll(MpDevGate *g)
         return MP_DEVGATE_HOLD;
     }
     if (g->release_due) {
-        try_walk(g, g->fed_known && g->fed == g->held_base + g->held->len);
+        try_walk(g, g->held->data, g->held_base, g->held->len, g->fed_known,
+                 g->fed_known && g->fed == g->held_base + g->held->len);
         if (g->cut) {
             return MP_DEVGATE_CUT;
         }
@@ -542,7 +539,7 @@ void mp_devgate_keep(MpDevGate *g, const guint8 *data, gsize n)
     }
     g_byte_array_append(g->held, data, (guint)n);
     g->held_total += n;
-    try_walk(g, false);
+    try_walk(g, g->held->data, g->held_base, g->held->len, g->fed_known, false);
     if (g->hold == HOLD_ON && g->held->len > MP_LIMIT_DEVICE_STATE_HOLD) {
         g_autofree char *v = g_strdup_printf("%u bytes", g->held->len);
         g_autofree char *l = g_strdup_printf("%u bytes", MP_LIMIT_DEVICE_STATE_HOLD);
