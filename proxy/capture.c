@@ -16,6 +16,7 @@
  * and is written again, direct, once its block fills.
  */
 #include "capture.h"
+#include "chunkbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +43,15 @@
 #define CAPTURE_POOL       16u
 /* a partial block waits this long for more records before it is written */
 #define CAPTURE_TAIL_US    (20 * G_TIME_SPAN_MILLISECOND)
+/*
+ * The writer is woken once per batch, not per record: when the queue
+ * turns non-empty, then when it holds CAPTURE_WAKE_BYTES; it lets a batch
+ * gather for CAPTURE_BATCH_US.  Waking it for each of a migration's
+ * thousands of chunks cost the main loop a futex call and the machine a
+ * context switch per chunk.
+ */
+#define CAPTURE_WAKE_BYTES (1024u * 1024u)
+#define CAPTURE_BATCH_US   (10 * G_TIME_SPAN_MILLISECOND)
 
 struct MpCapture {
     int fd;                     /* ordinary writes: fallback and partial blocks */
@@ -58,8 +69,9 @@ struct MpCapture {
     GThread *thread;
     GMutex lock;
     GCond cond;
-    GQueue queue;               /* GBytes: framed records */
+    GQueue queue;               /* Frame */
     gsize queued;               /* bytes in the queue */
+    gint64 batch_start_us;      /* when the queue last turned non-empty */
     bool closing;
     bool failed;                /* a write failed: everything after is dropped */
     guint64 dropped, dropped_bytes;
@@ -85,12 +97,26 @@ typedef struct {
     guint64 start, end;         /* stream offsets of a page payload */
 } Hole;
 
+/* A queued record. */
+typedef struct {
+    GBytes *bytes;              /* length and record */
+    /*
+     * 0, or where a chunk's data starts in @bytes when it lies on an
+     * MP_CHUNK_ALIGN boundary in memory (a chunk buffer framed in place)
+     */
+    gsize data_at;
+} Frame;
+
 struct MpCaptureLeg {
     MpCapture *cap;
     guint session, channel;
     bool up;
     guint64 offset;             /* stream offset of the next byte read */
     GArray *holes;              /* Hole, stream order, not yet recorded */
+    /* a chunk's record with holes, reused: bytes kept, holes, pointers */
+    GByteArray *kept;
+    GArray *out_holes;          /* Migcap__Hole */
+    GPtrArray *hole_ptrs;
 };
 
 static guint64 now_ns(void)
@@ -166,16 +192,31 @@ static GBytes *pack(MpCapture *cap, const Migcap__Record *rec)
              : g_bytes_new_take(buf, total);
 }
 
-/* Queue @rec (timestamped now) unless the queue is full; never waits. */
-static void push(MpCapture *cap, Migcap__Record *rec)
+static Frame *frame_new(GBytes *bytes, gsize data_at)
 {
-    GBytes *frame, *gap_frame = NULL;
-    gsize len;
+    Frame *f = g_new(Frame, 1);
 
-    rec->has_t_ns = true;
-    rec->t_ns = now_ns();
-    frame = pack(cap, rec);
-    len = frame ? g_bytes_get_size(frame) : 0;
+    f->bytes = bytes;
+    f->data_at = data_at;
+    return f;
+}
+
+static void frame_free(Frame *f)
+{
+    g_bytes_unref(f->bytes);
+    g_free(f);
+}
+
+/*
+ * Queue @frame (NULL: a record too large to pack), whose record is stamped
+ * @t_ns, unless the queue is full; never waits.  @data_at: as in Frame.
+ */
+static void push_frame(MpCapture *cap, GBytes *frame, gsize data_at, guint64 t_ns)
+{
+    GBytes *gap_frame = NULL;
+    gsize len = frame ? g_bytes_get_size(frame) : 0;
+    bool was_empty;
+
     g_mutex_lock(&cap->lock);
     if (!frame || cap->failed || cap->closing || cap->queued + len > MP_CAPTURE_QUEUE_LIMIT) {
         cap->dropped++;
@@ -188,6 +229,7 @@ static void push(MpCapture *cap, Migcap__Record *rec)
         }
         return;
     }
+    was_empty = !cap->queue.length;
     if (cap->gap) {
         Migcap__Record r = MIGCAP__RECORD__INIT;
         Migcap__Dropped d = MIGCAP__DROPPED__INIT;
@@ -198,17 +240,30 @@ static void push(MpCapture *cap, Migcap__Record *rec)
         r.body_case = MIGCAP__RECORD__BODY_DROPPED;
         r.dropped = &d;
         r.has_t_ns = true;
-        r.t_ns = rec->t_ns;
+        r.t_ns = t_ns;
         gap_frame = pack(cap, &r);
         cap->gap = cap->gap_bytes = 0;
         /* small, and it must not be lost: allowed over the limit */
         cap->queued += g_bytes_get_size(gap_frame);
-        g_queue_push_tail(&cap->queue, gap_frame);
+        g_queue_push_tail(&cap->queue, frame_new(gap_frame, 0));
     }
     cap->queued += len;
-    g_queue_push_tail(&cap->queue, frame);
-    g_cond_signal(&cap->cond);
+    g_queue_push_tail(&cap->queue, frame_new(frame, data_at));
+    if (was_empty) {
+        cap->batch_start_us = g_get_monotonic_time();
+    }
+    if (was_empty || (cap->queued >= CAPTURE_WAKE_BYTES && cap->queued - len < CAPTURE_WAKE_BYTES)) {
+        g_cond_signal(&cap->cond);
+    }
     g_mutex_unlock(&cap->lock);
+}
+
+/* Queue @rec, timestamped now, unless the queue is full; never waits. */
+static void push(MpCapture *cap, Migcap__Record *rec)
+{
+    rec->has_t_ns = true;
+    rec->t_ns = now_ns();
+    push_frame(cap, pack(cap, rec), 0, rec->t_ns);
 }
 
 /* The header and the FileStart record that open a file. */
@@ -277,6 +332,32 @@ static bool pwrite_all(int fd, const guint8 *p, gsize n, guint64 at)
     return true;
 }
 
+/* pwritev() until all of @iov (@n entries, changed on the way) is written. */
+static bool pwritev_all(int fd, struct iovec *iov, int n, guint64 at)
+{
+    while (n) {
+        ssize_t w = pwritev(fd, iov, n, (off_t)at);
+
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            return false;
+        }
+        at += (guint64)w;
+        while (n && (gsize)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n) {
+            iov->iov_base = (guint8 *)iov->iov_base + w;
+            iov->iov_len -= (gsize)w;
+        }
+    }
+    return true;
+}
+
 /*
  * Write the staged whole blocks direct and keep the rest; with @tail, also
  * put the partial block in the file through the ordinary descriptor.
@@ -335,6 +416,84 @@ static bool file_append(MpCapture *cap, const guint8 *p, gsize n)
         }
     }
     return true;
+}
+
+/*
+ * A Padding record of exactly @size bytes, frame included, into @out
+ * (2 * CAPTURE_BLOCK bytes); FALSE if no record has that size.
+ */
+static bool padding_frame(gsize size, guint8 *out)
+{
+    static const guint8 zeros[2 * CAPTURE_BLOCK];
+    Migcap__Record r = MIGCAP__RECORD__INIT;
+    guint32 be;
+
+    r.body_case = MIGCAP__RECORD__BODY_PADDING;
+    r.padding.data = (guint8 *)zeros;
+    /* a tag of two bytes and a length of one or two */
+    for (gsize prefix = 3; prefix <= 4; prefix++) {
+        if (size > sizeof(zeros) || size < MP_CAPTURE_FRAME_LEN + prefix) {
+            return false;
+        }
+        r.padding.len = size - MP_CAPTURE_FRAME_LEN - prefix;
+        if (migcap__record__get_packed_size(&r) == size - MP_CAPTURE_FRAME_LEN) {
+            be = GUINT32_TO_BE((guint32)(size - MP_CAPTURE_FRAME_LEN));
+            memcpy(out, &be, MP_CAPTURE_FRAME_LEN);
+            migcap__record__pack(&r, out + MP_CAPTURE_FRAME_LEN);
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Writer thread: append @f to the file.  A chunk's data that lies on a
+ * block boundary in memory is written direct from there, after a Padding
+ * record that puts it on a block boundary of the file: only its last
+ * partial block is copied, where staging it would copy all of it, which
+ * cost the writer as much CPU time as the proxy spends forwarding.
+ */
+static bool frame_append(MpCapture *cap, const Frame *f)
+{
+    gsize len, n, whole, pad;
+    const guint8 *p = g_bytes_get_data(f->bytes, &len);
+    guint8 padding[2 * CAPTURE_BLOCK];
+    struct iovec iov[2];
+
+    n = len - f->data_at;
+    if (!f->data_at || cap->direct_fd < 0 || n < CAPTURE_BLOCK) {
+        return file_append(cap, p, len);
+    }
+    pad = (CAPTURE_BLOCK - (cap->staged_at + cap->staged + f->data_at) % CAPTURE_BLOCK) %
+          CAPTURE_BLOCK;
+    if (!padding_frame(pad, padding) && !padding_frame(pad += CAPTURE_BLOCK, padding)) {
+        /* no Padding record has either size: stage the frame as it is */
+        return file_append(cap, p, len);
+    }
+    if (!file_append(cap, padding, pad) || !file_append(cap, p, f->data_at)) {
+        return false;
+    }
+    if (cap->direct_fd < 0) {
+        /* the file system refused a direct write when the staging filled */
+        return file_append(cap, p + f->data_at, n);
+    }
+    /* what is staged ends on a block boundary now: one write for both */
+    g_assert(cap->staged % CAPTURE_BLOCK == 0);
+    whole = n & ~(gsize)(CAPTURE_BLOCK - 1);
+    iov[0] = (struct iovec){ .iov_base = cap->staging, .iov_len = cap->staged };
+    iov[1] = (struct iovec){ .iov_base = (guint8 *)p + f->data_at, .iov_len = whole };
+    if (!pwritev_all(cap->direct_fd, iov, 2, cap->staged_at)) {
+        if (errno != EINVAL) {
+            return false;
+        }
+        close(cap->direct_fd);
+        cap->direct_fd = -1;
+        return flush_staged(cap, false) && file_append(cap, p + f->data_at, n);
+    }
+    cap->staged_at += cap->staged + whole;
+    cap->staged = 0;
+    cap->file_bytes += whole;
+    return file_append(cap, p + f->data_at + whole, n - whole);
 }
 
 /* Open @path for a new capture file: both descriptors, empty staging. */
@@ -397,8 +556,7 @@ static gpointer writer_thread(gpointer data)
 
     g_mutex_lock(&cap->lock);
     for (;;) {
-        GBytes *frame;
-        gsize len;
+        Frame *frame;
 
         while (!cap->queue.length && !cap->closing) {
             if (!cap->tail_pending) {
@@ -412,23 +570,29 @@ static gpointer writer_thread(gpointer data)
                 g_mutex_lock(&cap->lock);
             }
         }
-        frame = g_queue_pop_head(&cap->queue);
-        if (!frame) {
+        if (!cap->queue.length) {
             break;
         }
-        g_mutex_unlock(&cap->lock);
-        len = g_bytes_get_size(frame);
-        if (ok && cap->max_size && cap->file_bytes + len > cap->max_size &&
-            cap->file_bytes > MP_CAPTURE_HEADER_LEN + 256) {
-            ok = rotate(cap);
+        while (!cap->closing && cap->queued < CAPTURE_WAKE_BYTES &&
+               g_cond_wait_until(&cap->cond, &cap->lock, cap->batch_start_us + CAPTURE_BATCH_US)) {
+            /* a batch gathers */
         }
-        ok = ok && file_append(cap, g_bytes_get_data(frame, NULL), len);
-        g_bytes_unref(frame);
-        g_mutex_lock(&cap->lock);
-        cap->queued -= len;
-        if (!ok && !cap->failed) {
-            g_warning("capture: write failed (%s); dropping the rest", g_strerror(errno));
-            cap->failed = true;
+        while ((frame = g_queue_pop_head(&cap->queue))) {
+            gsize len = g_bytes_get_size(frame->bytes);
+
+            g_mutex_unlock(&cap->lock);
+            if (ok && cap->max_size && cap->file_bytes + len > cap->max_size &&
+                cap->file_bytes > MP_CAPTURE_HEADER_LEN + 256) {
+                ok = rotate(cap);
+            }
+            ok = ok && frame_append(cap, frame);
+            frame_free(frame);
+            g_mutex_lock(&cap->lock);
+            cap->queued -= len;
+            if (!ok && !cap->failed) {
+                g_warning("capture: write failed (%s); dropping the rest", g_strerror(errno));
+                cap->failed = true;
+            }
         }
     }
     g_mutex_unlock(&cap->lock);
@@ -739,6 +903,9 @@ MpCaptureLeg *mp_capture_leg_new(MpCapture *cap, guint session, guint channel, b
     leg->channel = channel;
     leg->up = up;
     leg->holes = g_array_new(FALSE, FALSE, sizeof(Hole));
+    leg->kept = g_byte_array_new();
+    leg->out_holes = g_array_new(FALSE, FALSE, sizeof(Migcap__Hole));
+    leg->hole_ptrs = g_ptr_array_new();
     return leg;
 }
 
@@ -746,6 +913,9 @@ void mp_capture_leg_free(MpCaptureLeg *leg)
 {
     if (leg) {
         g_array_unref(leg->holes);
+        g_byte_array_unref(leg->kept);
+        g_array_unref(leg->out_holes);
+        g_ptr_array_unref(leg->hole_ptrs);
         g_free(leg);
     }
 }
@@ -757,77 +927,156 @@ static void leg_record(MpCaptureLeg *leg, Migcap__Record *r)
     push(leg->cap, r);
 }
 
+/* @r and @c: the Chunk record of @n bytes read on @leg, all of them kept. */
+static void chunk_record_init(MpCaptureLeg *leg, Migcap__Record *r, Migcap__Chunk *c,
+                              const guint8 *data, gsize n)
+{
+    c->has_channel = c->has_direction = c->has_offset = c->has_length = c->has_data = true;
+    c->channel = leg->channel;
+    c->direction = leg->up ? MIGCAP__DIRECTION__UP : MIGCAP__DIRECTION__DOWN;
+    c->offset = leg->offset;
+    c->length = (guint32)n;
+    c->data.data = (guint8 *)data;
+    c->data.len = n;
+    r->has_session = true;
+    r->session = leg->session;
+    r->body_case = MIGCAP__RECORD__BODY_CHUNK;
+    r->chunk = c;
+}
+
+/*
+ * Leave @leg's holes that start inside the chunk [start, end) out of
+ * @c's data, recording them as Holes instead (hashed in hash mode).
+ */
+static void chunk_cut_holes(MpCaptureLeg *leg, Migcap__Chunk *c, const guint8 *data,
+                            guint64 start, guint64 end)
+{
+    guint64 at = start;
+    guint n_holes = 0;
+
+    while (n_holes < leg->holes->len && g_array_index(leg->holes, Hole, n_holes).start < end) {
+        n_holes++;
+    }
+    if (n_holes == 0) {
+        return;
+    }
+    g_byte_array_set_size(leg->kept, 0);
+    g_array_set_size(leg->out_holes, n_holes);
+    g_ptr_array_set_size(leg->hole_ptrs, (gint)n_holes);
+    for (guint i = 0; i < n_holes; i++) {
+        Hole *h = &g_array_index(leg->holes, Hole, i);
+        guint64 hs = MAX(h->start, at), he = MIN(h->end, end);
+        Migcap__Hole *out = &g_array_index(leg->out_holes, Migcap__Hole, i);
+
+        g_byte_array_append(leg->kept, data + (at - start), (guint)(hs - at));
+        migcap__hole__init(out);
+        out->has_offset = out->has_length = true;
+        out->offset = hs;
+        out->length = (guint32)(he - hs);
+        if (leg->cap->pages == MP_CAPTURE_PAGES_HASH) {
+            out->has_hash = true;
+            out->hash = mp_capture_hash(data + (hs - start), (gsize)(he - hs));
+        }
+        leg->hole_ptrs->pdata[i] = out;
+        at = he;
+    }
+    g_byte_array_append(leg->kept, data + (at - start), (guint)(end - at));
+    c->data.data = leg->kept->data;
+    c->data.len = leg->kept->len;
+    c->n_holes = n_holes;
+    c->holes = (Migcap__Hole **)leg->hole_ptrs->pdata;
+    /* a payload that goes on into the next chunk stays, clipped */
+    if (g_array_index(leg->holes, Hole, n_holes - 1).end > end) {
+        g_array_index(leg->holes, Hole, n_holes - 1).start = end;
+        n_holes--;
+    }
+    g_array_remove_range(leg->holes, 0, n_holes);
+}
+
 void mp_capture_chunk(MpCaptureLeg *leg, const guint8 *data, gsize n)
 {
     Migcap__Record r = MIGCAP__RECORD__INIT;
     Migcap__Chunk c = MIGCAP__CHUNK__INIT;
-    g_autoptr(GByteArray) kept = NULL;
-    g_autofree Migcap__Hole *holes = NULL;
-    g_autofree Migcap__Hole **hole_ptrs = NULL;
-    guint64 start, end;
-    guint n_holes = 0, used = 0;
 
     if (!leg || n == 0) {
         return;
     }
-    start = leg->offset;
-    end = start + n;
-    c.has_channel = c.has_direction = c.has_offset = c.has_length = c.has_data = true;
-    c.channel = leg->channel;
-    c.direction = leg->up ? MIGCAP__DIRECTION__UP : MIGCAP__DIRECTION__DOWN;
-    c.offset = start;
-    c.length = (guint32)n;
-    for (guint i = 0; i < leg->holes->len; i++) {
-        n_holes += g_array_index(leg->holes, Hole, i).start < end;
-    }
-    if (n_holes == 0) {
-        c.data.data = (guint8 *)data;
-        c.data.len = n;
+    chunk_record_init(leg, &r, &c, data, n);
+    chunk_cut_holes(leg, &c, data, leg->offset, leg->offset + n);
+    leg->offset += n;
+    push(leg->cap, &r);
+}
+
+/*
+ * Collects what protobuf-c packs before a chunk's data: it appends a bytes
+ * field by pointer, and data is the last field of a Chunk without holes,
+ * so everything appended before it is the frame's header.  Anything else
+ * (a header too long, bytes after the data) marks it unfit.
+ */
+typedef struct {
+    ProtobufCBuffer base;
+    const guint8 *data;
+    gsize len;
+    guint8 head[MP_CHUNK_HEADROOM - MP_CAPTURE_FRAME_LEN];
+    gsize head_len;
+    bool data_seen, unfit;
+} ChunkHead;
+
+static void chunk_head_append(ProtobufCBuffer *buffer, size_t len, const uint8_t *data)
+{
+    ChunkHead *h = (ChunkHead *)buffer;
+
+    if (h->data_seen) {
+        h->unfit = true;
+    } else if (data == h->data && len == h->len) {
+        h->data_seen = true;
+    } else if (len > sizeof(h->head) - h->head_len) {
+        h->unfit = true;
     } else {
-        guint64 at = start;
-
-        kept = g_byte_array_sized_new((guint)n);
-        holes = g_new0(Migcap__Hole, n_holes);
-        hole_ptrs = g_new0(Migcap__Hole *, n_holes);
-        while (used < n_holes) {
-            Hole *h = &g_array_index(leg->holes, Hole, used);
-            guint64 hs = MAX(h->start, at), he = MIN(h->end, end);
-            Migcap__Hole *out = &holes[used];
-
-            g_byte_array_append(kept, data + (at - start), (guint)(hs - at));
-            migcap__hole__init(out);
-            out->has_offset = out->has_length = true;
-            out->offset = hs;
-            out->length = (guint32)(he - hs);
-            if (leg->cap->pages == MP_CAPTURE_PAGES_HASH) {
-                out->has_hash = true;
-                out->hash = mp_capture_hash(data + (hs - start), (gsize)(he - hs));
-            }
-            hole_ptrs[used] = out;
-            used++;
-            at = he;
-        }
-        g_byte_array_append(kept, data + (at - start), (guint)(end - at));
-        c.data.data = kept->data;
-        c.data.len = kept->len;
-        c.n_holes = n_holes;
-        c.holes = hole_ptrs;
-        /* a payload that goes on into the next chunk stays, clipped */
-        {
-            Hole *last = &g_array_index(leg->holes, Hole, n_holes - 1);
-            guint done = n_holes;
-
-            if (last->end > end) {
-                last->start = end;
-                done--;
-            }
-            g_array_remove_range(leg->holes, 0, done);
-        }
+        memcpy(h->head + h->head_len, data, len);
+        h->head_len += len;
     }
-    leg->offset = end;
-    r.body_case = MIGCAP__RECORD__BODY_CHUNK;
-    r.chunk = &c;
-    leg_record(leg, &r);
+}
+
+/* Full mode: queue the chunk in @buf as a frame built around it; FALSE if it cannot be. */
+static bool chunk_push_in_place(MpCaptureLeg *leg, guint8 *buf, gsize n)
+{
+    Migcap__Record r = MIGCAP__RECORD__INIT;
+    Migcap__Chunk c = MIGCAP__CHUNK__INIT;
+    ChunkHead head = { .base.append = chunk_head_append, .data = buf, .len = n };
+    guint8 *frame;
+    guint32 be;
+    size_t packed;
+
+    chunk_record_init(leg, &r, &c, buf, n);
+    r.has_t_ns = true;
+    r.t_ns = now_ns();
+    packed = migcap__record__pack_to_buffer(&r, &head.base);
+    if (head.unfit || !head.data_seen || packed != head.head_len + n ||
+        packed > MP_CAPTURE_LIMIT_RECORD) {
+        return false;
+    }
+    frame = buf - head.head_len - MP_CAPTURE_FRAME_LEN;
+    be = GUINT32_TO_BE((guint32)packed);
+    memcpy(frame, &be, MP_CAPTURE_FRAME_LEN);
+    memcpy(frame + MP_CAPTURE_FRAME_LEN, head.head, head.head_len);
+    leg->offset += n;
+    push_frame(leg->cap,
+               g_bytes_new_with_free_func(frame, MP_CAPTURE_FRAME_LEN + packed,
+                                          (GDestroyNotify)mp_chunk_buf_unref,
+                                          mp_chunk_buf_ref(buf)),
+               (gsize)(buf - frame), r.t_ns);
+    return true;
+}
+
+void mp_capture_chunk_buf(MpCaptureLeg *leg, guint8 *buf, gsize n)
+{
+    if (!leg || n == 0) {
+        return;
+    }
+    if (leg->cap->pages != MP_CAPTURE_PAGES_FULL || !chunk_push_in_place(leg, buf, n)) {
+        mp_capture_chunk(leg, buf, n);
+    }
 }
 
 void mp_capture_leg_end(MpCaptureLeg *leg)

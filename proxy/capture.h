@@ -64,6 +64,13 @@ void mp_capture_leg_free(MpCaptureLeg *leg);
  * events say which of them are page payloads).
  */
 void mp_capture_chunk(MpCaptureLeg *leg, const guint8 *data, gsize n);
+/*
+ * The same for a chunk read into @buf, a chunk buffer (chunkbuf.h): in
+ * full mode the capture keeps a reference to it instead of a copy and
+ * writes the record's header into its headroom.  Read nothing more into
+ * @buf while mp_chunk_buf_shared() says the capture holds it.
+ */
+void mp_capture_chunk_buf(MpCaptureLeg *leg, guint8 *buf, gsize n);
 /* The leg's input ended. */
 void mp_capture_leg_end(MpCaptureLeg *leg);
 /* A decoder event on @leg; page events become holes (hash, none). */

@@ -230,8 +230,8 @@ static void channel_free(Channel *ch)
     for (size_t i = 0; i < G_N_ELEMENTS(legs); i++) {
         Leg *l = legs[i];
 
-        g_free(l->bufs[0]);
-        g_free(l->bufs[1]);
+        mp_chunk_buf_unref(l->bufs[0]);
+        mp_chunk_buf_unref(l->bufs[1]);
         if (l->held) {
             g_byte_array_unref(l->held);
         }
@@ -932,7 +932,7 @@ static void on_read(GObject *obj, GAsyncResult *res, gpointer data)
         s->last_progress_us = g_get_monotonic_time();
         leg_feed(l, buf, (gsize)n);
         kept = devgate_apply(s, l, buf, (gsize)n);
-        mp_capture_chunk(l->cap, buf, (gsize)n);
+        mp_capture_chunk_buf(l->cap, buf, (gsize)n);
         if (s->cut) {
             l->free_bufs[l->n_free++] = buf;
             session_abort(s, "proxy", s->cut_reason);
@@ -987,7 +987,7 @@ static bool leg_has_free_buf(Leg *l)
     if (l->n_free == 0) {
         for (guint i = 0; i < G_N_ELEMENTS(l->bufs); i++) {
             if (!l->bufs[i]) {
-                l->bufs[i] = g_malloc(MP_CHUNK_SIZE);
+                l->bufs[i] = mp_chunk_buf_new();
                 l->free_bufs[l->n_free++] = l->bufs[i];
                 break;
             }
@@ -1004,6 +1004,14 @@ static void leg_read(Leg *l)
     g_assert(l->n_free > 0);
     l->reading = true;
     l->reading_buf = l->free_bufs[--l->n_free];
+    if (mp_chunk_buf_shared(l->reading_buf)) {
+        /* the capture's writer still holds the chunk last read into it */
+        guint i = l->reading_buf == l->bufs[0] ? 0 : 1;
+
+        g_assert(l->bufs[i] == l->reading_buf);
+        mp_chunk_buf_unref(l->bufs[i]);
+        l->bufs[i] = l->reading_buf = mp_chunk_buf_new();
+    }
     g_input_stream_read_async(l->in, l->reading_buf, MP_CHUNK_SIZE, G_PRIORITY_DEFAULT,
                               s ? s->cancel : l->ch->route->cancel, on_read, l);
     if (s) {

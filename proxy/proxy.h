@@ -27,14 +27,13 @@
 #include "access.h"
 #include "capture.h"
 #include "check.h"
+#include "chunkbuf.h"
 #include "events.h"
 #include "facts.h"
 #include "tls.h"
 
 G_BEGIN_DECLS
 
-/* bytes per read; one direction of one connection uses at most two */
-#define MP_CHUNK_SIZE          (512u * 1024u)
 /* the main channel's prefix (RAM-block list included) must fit in this */
 #define MP_LIMIT_PREFIX        (16u * 1024u * 1024u)
 /* what another channel may send before the gate has decided */
