@@ -5,6 +5,9 @@
 #include "capture-format.h"
 
 #include <xxhash.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xxh_x86dispatch.h>
+#endif
 
 #include <string.h>
 
@@ -31,7 +34,13 @@ void mp_capture_header(uint8_t out[MP_CAPTURE_HEADER_LEN])
  */
 uint64_t mp_capture_hash(const uint8_t *buf, size_t len)
 {
+#if defined(__x86_64__) || defined(__i386__)
+    /* the same hash with the widest vector unit the CPU has (AVX2, AVX-512):
+     * libxxhash's plain entry is built for the baseline (SSE2) */
+    return XXH3_64bits_dispatch(buf, len);
+#else
     return XXH3_64bits(buf, len);
+#endif
 }
 
 static uint32_t be32(const uint8_t *p)

@@ -8,8 +8,12 @@
 
 #include <stddef.h>
 
-/* free buffers kept for reuse, at most */
-#define CHUNK_POOL 16u
+/*
+ * Free buffers kept for reuse, at most (32 MiB).  A full capture of a
+ * 1 GB stream at 1.3 GB/s had up to about 70 buffers in its queue and
+ * batch at once; with 16 kept, each burst faulted in fresh ones again.
+ */
+#define CHUNK_POOL 64u
 
 typedef struct {
     gint refs;
