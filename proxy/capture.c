@@ -328,30 +328,20 @@ static bool write_all(int fd, const guint8 *p, gsize n)
     return true;
 }
 
-static bool pwrite_all(int fd, const guint8 *p, gsize n, guint64 at)
-{
-    while (n) {
-        ssize_t w = pwrite(fd, p, n, (off_t)at);
-
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            return false;
-        }
-        p += w;
-        at += (guint64)w;
-        n -= (gsize)w;
-    }
-    return true;
-}
-
 /* pwritev() until all of @iov (@n entries, changed on the way) is written. */
 static bool pwritev_all(int fd, struct iovec *iov, int n, guint64 at)
 {
-    while (n) {
-        ssize_t w = pwritev(fd, iov, n, (off_t)at);
+    for (;;) {
+        ssize_t w;
 
+        while (n && iov->iov_len == 0) {
+            iov++;
+            n--;
+        }
+        if (!n) {
+            return true;
+        }
+        w = pwritev(fd, iov, n, (off_t)at);
         if (w < 0 && errno == EINTR) {
             continue;
         }
@@ -369,7 +359,13 @@ static bool pwritev_all(int fd, struct iovec *iov, int n, guint64 at)
             iov->iov_len -= (gsize)w;
         }
     }
-    return true;
+}
+
+static bool pwrite_all(int fd, const guint8 *p, gsize n, guint64 at)
+{
+    struct iovec iov = { .iov_base = (guint8 *)p, .iov_len = n };
+
+    return pwritev_all(fd, &iov, 1, at);
 }
 
 /* Through the ordinary descriptor: the batch, then all that is staged. */
