@@ -55,13 +55,7 @@ snmp_retrans() {
 retrans0=$(snmp_retrans)
 lab_migrate_recorded "$rec_src" "$rec_dst" 100
 a=$(cat "$TESTDIR/rec-src"/conn*.s2d | wc -c)
-qmp src pmemsave "{\"val\":0,\"size\":$((LAB_RAM_MB << 20)),\"filename\":\"$TESTDIR/src.mem\"}" >/dev/null
-qmp dst pmemsave "{\"val\":0,\"size\":$((LAB_RAM_MB << 20)),\"filename\":\"$TESTDIR/dst.mem\"}" >/dev/null
-if cmp -s -i $((1 << 20)) -n $(((LAB_RAM_MB - 4) << 20)) "$TESTDIR/src.mem" "$TESTDIR/dst.mem"; then
-    log "ok: the destination's RAM above 1 MiB is the source's"
-else
-    fail_check "the destination's RAM differs from the source's"
-fi
+check_ram_equal src dst "$LAB_RAM_MB" $((LAB_RAM_MB - 4))
 
 # What the path did, as the proxy's sockets on that leg saw it.
 tcp=$(events "$EV" "[.[] | select(.event == \"end\") | .tcp[] | select(.side == \"$leg\")]")

@@ -89,16 +89,7 @@ held_case() {
         '[{"outcome":"completed","kinds":["main","multifd","multifd","multifd","multifd"]}]'
     check_eq "$name: destination runs" \
         "$(qmp_py wait-status "$name-dst" 20 running | jq -c .status)" '"running"'
-    qmp "$name-src" pmemsave \
-        "{\"val\":0,\"size\":$((RAM_MB << 20)),\"filename\":\"$TESTDIR/$name-src.mem\"}" >/dev/null
-    qmp "$name-dst" pmemsave \
-        "{\"val\":0,\"size\":$((RAM_MB << 20)),\"filename\":\"$TESTDIR/$name-dst.mem\"}" >/dev/null
-    if cmp -s -i $((1 << 20)) -n $(((RAM_MB - 4) << 20)) \
-        "$TESTDIR/$name-src.mem" "$TESTDIR/$name-dst.mem"; then
-        log "ok: $name: the destination's RAM above 1 MiB is the source's"
-    else
-        fail_check "$name: the destination's RAM differs from the source's"
-    fi
+    check_ram_equal "$name-src" "$name-dst" "$RAM_MB" $((RAM_MB - 4))
     qemu_stop "$name-src"
     qemu_stop "$name-dst"
 }

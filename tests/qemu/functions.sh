@@ -332,6 +332,25 @@ random_guest() {
         -object "memory-backend-ram,id=mem,size=${mb}M")
 }
 
+# check_ram_equal SRC DST RAM_MB COMPARE_MB: after a migration from the
+# QEMU named SRC to DST, their guest RAM (pmemsave of RAM_MB MiB) is the
+# same for COMPARE_MB MiB from 1 MiB up: below it SeaBIOS keeps working on
+# each side, and near the top the guests may differ for the same reason.
+check_ram_equal() {
+    local src=$1 dst=$2 ram_mb=$3 compare_mb=$4 q
+    for q in "$src" "$dst"; do
+        qmp "$q" pmemsave \
+            "{\"val\":0,\"size\":$((ram_mb << 20)),\"filename\":\"$TESTDIR/$q.mem\"}" >/dev/null
+    done
+    if cmp -s -i $((1 << 20)) -n $((compare_mb << 20)) "$TESTDIR/$src.mem" "$TESTDIR/$dst.mem"; then
+        log "ok: $dst's RAM from 1 MiB for $compare_mb MiB is $src's"
+    else
+        fail_check "$dst's RAM differs from $src's: $(cmp -i $((1 << 20)) -n $((compare_mb << 20)) \
+                    "$TESTDIR/$src.mem" "$TESTDIR/$dst.mem" 2>&1 | head -1)"
+    fi
+    rm -f "$TESTDIR/$src.mem" "$TESTDIR/$dst.mem"
+}
+
 # Pages the ROM above keeps dirty.
 DIRTY_ROM_PAGES=128
 
