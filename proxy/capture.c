@@ -13,7 +13,10 @@
  * whole aligned blocks, so records are staged in an aligned buffer; the
  * part of a block not yet full is written through an ordinary descriptor
  * whenever the queue runs dry, so the file is never far behind the stream,
- * and is written again, direct, once its block fills.
+ * and is written again, direct, once its block fills.  A full capture's
+ * chunks are neither copied on the main loop nor staged: the record is
+ * built around the proxy's own buffer (chunkbuf.h), and the writer writes
+ * the data from there, padded onto a block of the file (frame_append).
  */
 #include "capture.h"
 #include "chunkbuf.h"
