@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
 #include "capture.h"
@@ -273,6 +274,103 @@ static void test_chunk_buffers(void)
         free_records(recs);
         g_bytes_unref(b);
     }
+}
+
+/*
+ * The test's link wraps pwritev (meson.build): a direct write can be made
+ * to fail with EINVAL once, after a number of them went through, as a
+ * file system that takes direct writes only sometimes would.
+ */
+ssize_t __real_pwritev(int fd, const struct iovec *iov, int n, off_t at);
+ssize_t __real_pwritev64(int fd, const struct iovec *iov, int n, off_t at);
+ssize_t __wrap_pwritev(int fd, const struct iovec *iov, int n, off_t at);
+ssize_t __wrap_pwritev64(int fd, const struct iovec *iov, int n, off_t at);
+
+static int direct_writes_before_einval = -1;   /* -1: never */
+static guint direct_einvals;
+
+static bool refuse_this_direct_write(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+
+    if (flags < 0 || !(flags & O_DIRECT) || direct_writes_before_einval < 0) {
+        return false;
+    }
+    if (direct_writes_before_einval-- > 0) {
+        return false;
+    }
+    direct_einvals++;
+    errno = EINVAL;
+    return true;
+}
+
+ssize_t __wrap_pwritev(int fd, const struct iovec *iov, int n, off_t at)
+{
+    return refuse_this_direct_write(fd) ? -1 : __real_pwritev(fd, iov, n, at);
+}
+
+ssize_t __wrap_pwritev64(int fd, const struct iovec *iov, int n, off_t at)
+{
+    return refuse_this_direct_write(fd) ? -1 : __real_pwritev64(fd, iov, n, at);
+}
+
+/*
+ * Direct writes refused after some went through: what was gathered for
+ * the refused write, chunk data written from the proxy's buffers among
+ * it, goes through the ordinary descriptor, and the file reads back
+ * byte for byte.
+ */
+static void test_direct_refused_later(void)
+{
+    g_autofree char *path = g_build_filename(tmpdir, "refused-later.cap", NULL);
+    g_autoptr(GByteArray) sent = g_byte_array_new();
+    g_autoptr(GByteArray) got = g_byte_array_new();
+    GError *err = NULL;
+    MpCapture *cap;
+    MpCaptureLeg *leg;
+    GPtrArray *recs;
+    GBytes *b;
+
+    if (!direct_io_works(tmpdir)) {
+        g_test_skip("no direct I/O here");
+        return;
+    }
+    cap = mp_capture_open(path, MP_CAPTURE_PAGES_FULL, 0, &err);
+    g_assert_no_error(err);
+    leg = mp_capture_leg_new(cap, 1, 0, true);
+    direct_writes_before_einval = 1;
+    direct_einvals = 0;
+    /* 24 chunks of 300,001 bytes: the first gathered write (4 MiB) goes
+     * through, the second (the rest, at the end) is refused */
+    for (guint i = 0; i < 24; i++) {
+        guint8 *buf = mp_chunk_buf_new();
+
+        for (gsize j = 0; j < 300001; j++) {
+            buf[j] = (guint8)g_test_rand_int();
+        }
+        g_byte_array_append(sent, buf, 300001);
+        mp_capture_chunk_buf(leg, buf, 300001);
+        mp_chunk_buf_unref(buf);
+    }
+    mp_capture_leg_end(leg);
+    mp_capture_leg_free(leg);
+    g_assert_cmpuint(mp_capture_dropped(cap), ==, 0);
+    mp_capture_close(cap);
+    direct_writes_before_einval = -1;
+    g_assert_cmpuint(direct_einvals, ==, 1);
+    b = read_all(path);
+    recs = records_of(b);
+    for (guint i = 0; i < recs->len; i++) {
+        Migcap__Record *r = recs->pdata[i];
+
+        if (r->body_case == MIGCAP__RECORD__BODY_CHUNK) {
+            g_assert_cmpuint(r->chunk->offset, ==, got->len);
+            g_byte_array_append(got, r->chunk->data.data, (guint)r->chunk->data.len);
+        }
+    }
+    g_assert_cmpmem(got->data, got->len, sent->data, sent->len);
+    free_records(recs);
+    g_bytes_unref(b);
 }
 
 /* Cut at every length: whole records read, then TRUNCATED at the frame. */
@@ -545,6 +643,7 @@ int main(int argc, char **argv)
     g_test_add_func("/capture/hash-holes", test_holes);
     g_test_add_func("/capture/full", test_full);
     g_test_add_func("/capture/chunk-buffers", test_chunk_buffers);
+    g_test_add_func("/capture/direct-refused-later", test_direct_refused_later);
     g_test_add_func("/capture/cut-everywhere", test_cut_everywhere);
     g_test_add_func("/capture/refused", test_refused);
     g_test_add_func("/capture/hash-bits", test_hash_bits);
