@@ -344,3 +344,24 @@ sections_profile() {
         --sections-from "$TESTDIR/$cfg.stream" ${SECTIONS_DUMP:+--dest-vmstate "$SECTIONS_DUMP"} \
         --output "$profile" || die "migproxy probe --sections-from failed"
 }
+
+# check_held_and_cut EVENTS SRC: a device-state hold ended in a cut on
+# confirmed boundaries before the destination got the held bytes, the
+# session ended "failed", broken off by the proxy, and the QEMU named SRC
+# saw its migration fail while its VM keeps running.
+check_held_and_cut() {
+    local ev=$1 src=$2 from_end
+    check_eq "rejected: the hold ended in a cut on confirmed boundaries" \
+        "$(events "$ev" '[.[] | select(.event == "device-state") | {action, boundaries_confirmed}]')" \
+        '[{"action":"cut","boundaries_confirmed":true}]'
+    from_end=$(events "$ev" '[.[] | select(.event == "device-state") | .from_end][0]')
+    check_eq "rejected: the destination got less than the stream up to the first held header's end" \
+        "$(events "$ev" "[.[] | select(.event == \"end\") | .bytes_to_destination < $from_end][0]")" true
+    check_eq "rejected: end failed, broken off by the proxy" \
+        "$(events "$ev" '[.[] | select(.event == "end") | {outcome, broke_off}]')" \
+        '[{"outcome":"failed","broke_off":"proxy"}]'
+    check_eq "rejected: the source's migration failed" \
+        "$(qmp_py wait-migration "$src" 30 --until failed | jq -c .status)" '"failed"'
+    check_eq "rejected: the source VM keeps running" \
+        "$(qmp_py wait-status "$src" 20 running | jq -c .status)" '"running"'
+}
