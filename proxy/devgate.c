@@ -64,8 +64,7 @@ struct MpDevGate {
     char *cut_reason;
 
     /* the walk with the destination's layouts (dst->layouts) */
-    uint64_t fed;               /* main-channel bytes fed to the decoder so far */
-    bool fed_known;
+    uint64_t fed;               /* main-channel bytes fed to the decoder so far (0: unknown) */
     uint64_t held_base;         /* stream offset of held->data[0] */
     GArray *walkables;          /* Walkable */
     bool walk_due;
@@ -275,6 +274,21 @@ static void try_walk(MpDevGate *g, const guint8 *data, uint64_t base, gsize len,
     }
 }
 
+/* Walk the FULL section @ev opens with the destination's layout, at its end. */
+static void add_walkable(MpDevGate *g, const MigEvent *ev)
+{
+    const MigSectionEvent *e = &ev->u.section;
+    Walkable w = { .idstr = g_strdup(e->idstr), .instance = e->instance_id,
+                   .version = e->version_id, .section_id = e->section_id,
+                   .offset = ev->offset, .payload = ev->end };
+
+    if (g->walkables->len < MIG_LIMIT_SECTIONS) {
+        g_array_append_val(g->walkables, w);
+    } else {
+        g_free(w.idstr);
+    }
+}
+
 static void on_header(MpDevGate *g, const MigEvent *ev)
 {
     const MigSectionEvent *e = &ev->u.section;
@@ -289,14 +303,9 @@ static void on_header(MpDevGate *g, const MigEvent *ev)
         copy.idstr = g_strdup(e->idstr);
         g_array_append_val(g->headers, copy);
         g->switchover_seen |= device_state;
-        if (g->switchover_seen && e->type == QEMU_VM_SECTION_FULL &&
-            g->walkables->len < MIG_LIMIT_SECTIONS) {
-            /* device state with the prefix: walked at the gate (mp_devgate_gate_prefix) */
-            Walkable w = { .idstr = g_strdup(e->idstr), .instance = e->instance_id,
-                           .version = e->version_id, .section_id = e->section_id,
-                           .offset = ev->offset, .payload = ev->end };
-
-            g_array_append_val(g->walkables, w);
+        if (g->switchover_seen && e->type == QEMU_VM_SECTION_FULL) {
+            /* device state with the prefix: walked at the gate (mp_devgate_gate) */
+            add_walkable(g, ev);
         }
         return;
     }
@@ -307,13 +316,8 @@ static void on_header(MpDevGate *g, const MigEvent *ev)
         start_hold(g, ev);
     }
     if (g->hold == HOLD_ON && e->type == QEMU_VM_SECTION_FULL && g->dst && g->dst->layouts &&
-        (device_state || (g->package_hold && e->in_packaged)) &&
-        g->walkables->len < MIG_LIMIT_SECTIONS) {
-        Walkable w = { .idstr = g_strdup(e->idstr), .instance = e->instance_id,
-                       .version = e->version_id, .section_id = e->section_id,
-                       .offset = ev->offset, .payload = ev->end };
-
-        g_array_append_val(g->walkables, w);
+        (device_state || (g->package_hold && e->in_packaged))) {
+        add_walkable(g, ev);
     }
     if (h.certain) {
         const MpFinding *f = check_header(g, &h, true, g->report, true);
@@ -437,7 +441,29 @@ bool mp_devgate_pending(const MpDevGate *g)
     return !g->decided && g->switchover_seen && !g->resolved;
 }
 
-void mp_devgate_gate(MpDevGate *g, const MpFacts *src, const MpFacts *dst, MpReport *report)
+/*
+ * The device state came with @prefix, the main channel from its first
+ * byte: walk its FULL sections with the destination's layouts, findings
+ * into the gate's report (the caller emits it, and it decides the
+ * verdict: no cut of the gate's own).
+ */
+static void walk_prefix(MpDevGate *g, const guint8 *prefix, gsize len)
+{
+    if (g->dst && g->dst->layouts && g->resolved_certain && prefix) {
+        MpDevGateEmit emit = g->emit;
+
+        g->emit = NULL;
+        g->walk_due = true;
+        try_walk(g, prefix, 0, len, true, true);
+        g->emit = emit;
+        g->cut = false;
+        g_clear_pointer(&g->cut_reason, g_free);
+    }
+    g_array_set_size(g->walkables, 0);
+}
+
+void mp_devgate_gate(MpDevGate *g, const MpFacts *src, const MpFacts *dst,
+                     const guint8 *prefix, gsize len, MpReport *report)
 {
     g->dst = dst;
     g->report = report;
@@ -452,29 +478,8 @@ void mp_devgate_gate(MpDevGate *g, const MpFacts *src, const MpFacts *dst, MpRep
     if (g->switchover_seen) {
         /* the device state came with the prefix and was judged with it */
         g->hold = HOLD_DONE;
+        walk_prefix(g, prefix, len);
     }
-}
-
-void mp_devgate_gate_prefix(MpDevGate *g, const guint8 *prefix, gsize len)
-{
-    if (!g->switchover_seen || !g->walkables->len) {
-        return;
-    }
-    /* the prefix must be the stream from its first byte, the magic first */
-    if (g->dst && g->dst->layouts && g->resolved_certain && len >= 4 &&
-        ((uint32_t)prefix[0] << 24 | (uint32_t)prefix[1] << 16 | (uint32_t)prefix[2] << 8 |
-         prefix[3]) == QEMU_VM_FILE_MAGIC) {
-        MpDevGateEmit emit = g->emit;
-
-        g->emit = NULL;         /* the caller emits the gate's report */
-        g->walk_due = true;
-        try_walk(g, prefix, 0, len, true, true);
-        g->emit = emit;
-        /* the report decides the verdict: no cut of its own before it */
-        g->cut = false;
-        g_clear_pointer(&g->cut_reason, g_free);
-    }
-    g_array_set_size(g->walkables, 0);
 }
 
 MpDevGateAction mp_devgate_poll(MpDevGate *g)
@@ -486,8 +491,8 @@ MpDevGateAction mp_devgate_poll(MpDevGate *g)
         return MP_DEVGATE_HOLD;
     }
     if (g->release_due) {
-        try_walk(g, g->held->data, g->held_base, g->held->len, g->fed_known,
-                 g->fed_known && g->fed == g->held_base + g->held->len);
+        try_walk(g, g->held->data, g->held_base, g->held->len, g->fed > 0,
+                 g->fed > 0 && g->fed == g->held_base + g->held->len);
         if (g->cut) {
             return MP_DEVGATE_CUT;
         }
@@ -528,7 +533,6 @@ static void give_up(MpDevGate *g, const char *code, const char *value, const cha
 void mp_devgate_fed(MpDevGate *g, gsize n)
 {
     g->fed += n;
-    g->fed_known = true;
 }
 
 void mp_devgate_keep(MpDevGate *g, const guint8 *data, gsize n)
@@ -539,7 +543,7 @@ void mp_devgate_keep(MpDevGate *g, const guint8 *data, gsize n)
     }
     g_byte_array_append(g->held, data, (guint)n);
     g->held_total += n;
-    try_walk(g, g->held->data, g->held_base, g->held->len, g->fed_known, false);
+    try_walk(g, g->held->data, g->held_base, g->held->len, g->fed > 0, false);
     if (g->hold == HOLD_ON && g->held->len > MP_LIMIT_DEVICE_STATE_HOLD) {
         g_autofree char *v = g_strdup_printf("%u bytes", g->held->len);
         g_autofree char *l = g_strdup_printf("%u bytes", MP_LIMIT_DEVICE_STATE_HOLD);

@@ -88,18 +88,14 @@ bool mp_devgate_pending(const MpDevGate *g);
  * caller for this call, through the callback later).  Checks the headers
  * that came with the prefix (errors there make the verdict a rejection,
  * before the destination is contacted) and, with a section list in @dst,
- * what is known of the source (mp_check_sections_at_start).
+ * what is known of the source (mp_check_sections_at_start).  @prefix: the
+ * @len bytes of the main channel from its first byte that came before the
+ * verdict (may be NULL); when the device state came with them and its
+ * boundaries are confirmed, each of its FULL sections is walked with the
+ * destination's layouts, findings into @report.
  */
-void mp_devgate_gate(MpDevGate *g, const MpFacts *src, const MpFacts *dst, MpReport *report);
-/*
- * Right after mp_devgate_gate: the @len bytes of the main channel from its
- * first byte that came before the verdict.  When the device state came
- * with them and its boundaries are confirmed, each of its FULL sections is
- * walked with the destination's layouts, findings into the gate's report
- * (an error there makes the verdict a rejection).
- */
-void mp_devgate_gate_prefix(MpDevGate *g, const guint8 *prefix, gsize len);
-
+void mp_devgate_gate(MpDevGate *g, const MpFacts *src, const MpFacts *dst,
+                     const guint8 *prefix, gsize len, MpReport *report);
 /* After the verdict, once a chunk has been fed: what to do with it. */
 MpDevGateAction mp_devgate_poll(MpDevGate *g);
 /*

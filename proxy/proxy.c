@@ -1972,9 +1972,8 @@ static void session_decide(Session *s)
     if (!s->prefix_timed_out) {
         /* facts of half a prefix would only add false findings */
         mp_check_prefix(s->src, s->dst, p->cfg.policy, r);
-        mp_devgate_gate(s->devgate, s->src, s->dst, r);
         held = ((Channel *)g_ptr_array_index(s->channels, 0))->up.held;
-        mp_devgate_gate_prefix(s->devgate, held->data, held->len);
+        mp_devgate_gate(s->devgate, s->src, s->dst, held->data, held->len, r);
     }
     s->decided = true;
     for (guint i = 0; i < mp_report_count(r); i++) {

@@ -305,7 +305,7 @@ static void test_hold_all_released(void)
     bool certain;
 
     ram_setup(g);
-    mp_devgate_gate(g, src, dst, r);
+    mp_devgate_gate(g, src, dst, NULL, 0, r);
     g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_PASS);
     section(g, QEMU_VM_SECTION_FULL, "timer", 0, 3, true);
     g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_HOLD);
@@ -338,7 +338,7 @@ static void test_suspicion_cut_or_release(gconstpointer data)
     MpSeverity sev;
 
     ram_setup(g);
-    mp_devgate_gate(g, src, dst, r);
+    mp_devgate_gate(g, src, dst, NULL, 0, r);
     section(g, QEMU_VM_SECTION_FULL, "timer", 0, 3, true);
     g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_PASS);   /* nothing held: all is well */
     section(g, QEMU_VM_SECTION_FULL, "cpu_common", 0, 4, false);
@@ -366,7 +366,7 @@ static void test_certain_header_cuts_at_once(void)
     MpDevGate *g = mp_devgate_new(false, NULL, NULL, NULL);
 
     ram_setup(g);
-    mp_devgate_gate(g, src, dst, r);
+    mp_devgate_gate(g, src, dst, NULL, 0, r);
     section(g, QEMU_VM_SECTION_FULL, "0000:00:05.0/virtio-rng", 0, 3, true);
     g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_CUT);
     mp_devgate_free(g);
@@ -385,7 +385,7 @@ static void test_package(gconstpointer data)
     MpSeverity sev;
 
     ram_setup(g);
-    mp_devgate_gate(g, src, dst, r);
+    mp_devgate_gate(g, src, dst, NULL, 0, r);
     g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_PASS);
     simple(g, MIG_EV_PACKAGED_BEGIN, true);
     g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_HOLD);
@@ -446,7 +446,7 @@ static void test_layout_walk(gconstpointer data)
 
     g_assert_true(mode != 3 || policy);
     ram_setup(g);
-    mp_devgate_gate(g, src, dst, r);
+    mp_devgate_gate(g, src, dst, NULL, 0, r);
     mp_devgate_fed(g, 1000);                    /* RAM: forwarded, not held */
     mp_devgate_fed(g, sizeof(chunk));           /* 1000..1064: the timer */
     full_at(g, "timer", 3, 1000, bad ? 9 : 8);
@@ -501,7 +501,7 @@ static void test_layout_package(gconstpointer data)
     guint8 chunk[64] = { 0 };
 
     ram_setup(g);
-    mp_devgate_gate(g, src, dst, r);
+    mp_devgate_gate(g, src, dst, NULL, 0, r);
     mp_devgate_fed(g, 990 + sizeof(chunk));     /* 990..1054: the whole blob */
     mp_devgate_event(g, &begin);
     sec.u.section.type = QEMU_VM_SECTION_FULL;
@@ -548,7 +548,7 @@ static void test_over_limit(gconstpointer data)
     r = mp_policy_new_report(policy);
     g = mp_devgate_new(true, policy, NULL, NULL);
     ram_setup(g);
-    mp_devgate_gate(g, src, dst, r);
+    mp_devgate_gate(g, src, dst, NULL, 0, r);
     section(g, QEMU_VM_SECTION_FULL, "timer", 0, 3, true);
     for (guint i = 0; i < 10 && a == MP_DEVGATE_HOLD; i++) {
         mp_devgate_keep(g, chunk, 1024 * 1024);
@@ -576,7 +576,7 @@ static void test_with_the_prefix(void)
     simple(g, MIG_EV_EOF, false);
     checked(g, 1, 1);
     g_assert_false(mp_devgate_pending(g));
-    mp_devgate_gate(g, src, dst, r);
+    mp_devgate_gate(g, src, dst, NULL, 0, r);
     g_assert_cmpint(mp_report_verdict(r), ==, MP_VERDICT_REJECT);
     g_assert_cmpuint(count_code(r, "device-missing", NULL), ==, 1);
     g_assert_cmpint(mp_devgate_poll(g), ==, MP_DEVGATE_PASS);
@@ -593,14 +593,13 @@ static void test_layout_with_the_prefix(gconstpointer data)
     g_autoptr(MpReport) r = mp_report_new();
     Sink sink = { 0 };
     MpDevGate *g = mp_devgate_new(false, NULL, on_emit, &sink);
-    guint8 prefix[1100] = { 'Q', 'E', 'V', 'M' };
+    guint8 prefix[1100] = { 'Q', 'E', 'V', 'M' };   /* the stream from its first byte */
 
     ram_setup(g);
     full_at(g, "timer", 3, 1000, bad ? 9 : 8);
     simple(g, MIG_EV_EOF, false);
     checked(g, 1, 1);
-    mp_devgate_gate(g, src, dst, r);
-    mp_devgate_gate_prefix(g, prefix, sizeof(prefix));
+    mp_devgate_gate(g, src, dst, prefix, sizeof(prefix), r);
     g_assert_cmpint(mp_report_verdict(r), ==, bad ? MP_VERDICT_REJECT : MP_VERDICT_ACCEPT);
     g_assert_cmpuint(count_code(r, "device-layout", NULL), ==, bad ? 1 : 0);
     g_assert_cmpuint(sink.emitted, ==, 0);      /* the caller emits the gate's report */
