@@ -30,6 +30,7 @@
  * and stops with an assertion on the last.
  */
 #include "vmstate.h"
+#include "decoder-internal.h"
 
 #include <stdarg.h>
 #include <string.h>
@@ -517,6 +518,31 @@ static JsonNode *walk_level(Walk *w, JsonObject *vmsd, const char *what, guint d
 }
 
 /*
+ * A foreign walk applies a description only to the version it describes:
+ * @vmsd's "version" must be @version, which the stream sends for the
+ * section (@sub NULL) or for its subsection @sub.
+ */
+static bool version_matches(Walk *w, JsonObject *vmsd, uint32_t version, const char *sub)
+{
+    g_autofree char *prefix = sub ? g_strdup_printf("subsection '%s': ", sub) : g_strdup("");
+    const char *sent = sub ? "the stream sends version" : "the section is version";
+    uint64_t dv;
+
+    if (!member_u64(vmsd, "version", &dv)) {
+        walk_fail(w, MIG_WIRE_ERROR_UNSUPPORTED, "%sthe description gives no version, %s %u",
+                  prefix, sent, version);
+        return false;
+    }
+    if (dv != version) {
+        walk_fail(w, MIG_WIRE_ERROR_UNSUPPORTED,
+                  "%sthe description is of version %" G_GUINT64_FORMAT ", %s %u", prefix, dv,
+                  sent, version);
+        return false;
+    }
+    return true;
+}
+
+/*
  * The foreign walk's subsections, read as QEMU's vmstate_subsection_load()
  * reads them: while the next byte is 0x05 and a counted name follows that
  * starts with this level's vmsd_name, it is a subsection, looked up by
@@ -539,8 +565,7 @@ static bool read_stream_subsections(Walk *w, JsonObject *out, JsonObject *vmsd,
         size_t left = w->len - w->pos, n;
         g_autofree char *name = NULL;
         JsonObject *sub = NULL;
-        uint64_t dv;
-        uint32_t version;
+                uint32_t version;
         JsonNode *v;
 
         if (left < 2 || p[0] != SUBSECTION_MARK) {
@@ -580,18 +605,8 @@ static bool read_stream_subsections(Walk *w, JsonObject *out, JsonObject *vmsd,
                       "subsection '%s': header runs past the payload's end", name);
             return false;
         }
-        version = (uint32_t)p[2 + n] << 24 | (uint32_t)p[3 + n] << 16 |
-                  (uint32_t)p[4 + n] << 8 | p[5 + n];
-        if (!member_u64(sub, "version", &dv)) {
-            walk_fail(w, MIG_WIRE_ERROR_UNSUPPORTED,
-                      "subsection '%s': the description gives no version, the stream "
-                      "sends version %u", name, version);
-            return false;
-        }
-        if (dv != version) {
-            walk_fail(w, MIG_WIRE_ERROR_UNSUPPORTED,
-                      "subsection '%s': the description is of version %" G_GUINT64_FORMAT
-                      ", the stream sends version %u", name, dv, version);
+        version = mig_be32(p + 2 + n);
+        if (!version_matches(w, sub, version, name)) {
             return false;
         }
         w->pos += 2 + n + 4;
@@ -636,21 +651,13 @@ JsonNode *mig_vmstate_walk_foreign(JsonObject *vmsd, uint32_t section_version,
 {
     Walk w = { .buf = buf, .len = len, .base = base_offset, .foreign = true,
                .error = error };
-    uint64_t dv;
     JsonNode *v;
 
     if (exact) {
         *exact = false;
     }
-    if (!member_u64(vmsd, "version", &dv)) {
-        return walk_fail(&w, MIG_WIRE_ERROR_UNSUPPORTED,
-                         "the description gives no version, the section is version %u",
-                         section_version);
-    }
-    if (dv != section_version) {
-        return walk_fail(&w, MIG_WIRE_ERROR_UNSUPPORTED,
-                         "the description is of version %" G_GUINT64_FORMAT ", the section "
-                         "is version %u", dv, section_version);
+    if (!version_matches(&w, vmsd, section_version, NULL)) {
+        return NULL;
     }
     v = walk_top(&w, vmsd);
     if (v && exact) {
