@@ -13,10 +13,11 @@
  * whole aligned blocks, so records are staged in an aligned buffer; the
  * part of a block not yet full is written through an ordinary descriptor
  * whenever the queue runs dry, so the file is never far behind the stream,
- * and is written again, direct, once its block fills.  A full capture's
- * chunks are neither copied on the main loop nor staged: the record is
- * built around the proxy's own buffer (chunkbuf.h), and the writer writes
- * the data from there, padded onto a block of the file (frame_append).
+ * and is written again, direct, once its block fills.  A chunk kept whole
+ * (every chunk of a full capture) is neither copied on the main loop nor
+ * staged: the record is built around the proxy's own buffer (chunkbuf.h),
+ * and the writer writes the data from there, padded onto a block of the
+ * file (frame_append).
  */
 #include "capture.h"
 #include "chunkbuf.h"
@@ -34,16 +35,6 @@
 
 /* direct writes: offsets and lengths are multiples of this */
 #define CAPTURE_BLOCK      4096u
-/*
- * Frames between half of and this size (a 512 KiB chunk and its record)
- * are packed into buffers the writer thread gives back, at most
- * CAPTURE_POOL of them kept: a fresh 512 KiB allocation is a fresh
- * mapping, and faulting in and zeroing its pages cost the main loop as
- * much as copying the chunk.  Smaller frames get their own size, so that
- * memory stays close to the queue's limit in bytes.
- */
-#define CAPTURE_POOL_FRAME (516u * 1024u)
-#define CAPTURE_POOL       16u
 /* a partial block waits this long for more records before it is written */
 #define CAPTURE_TAIL_US    (20 * G_TIME_SPAN_MILLISECOND)
 /*
@@ -93,8 +84,6 @@ struct MpCapture {
     bool failed;                /* a write failed: everything after is dropped */
     guint64 dropped, dropped_bytes;
     guint64 gap, gap_bytes;     /* dropped since the last Dropped record */
-    GMutex pool_lock;           /* pack() runs under lock, frames go back outside */
-    GPtrArray *pool;            /* free CAPTURE_POOL_FRAME buffers, under pool_lock */
     /* main loop only */
     GPtrArray *watches;         /* Watch *: sockets sampled for TCP_INFO */
     GPtrArray *tcp_last;        /* Watch *: last figures, until the session ends */
@@ -157,56 +146,24 @@ bool mp_capture_pages_parse(const char *text, MpCapturePages *out)
     return false;
 }
 
-typedef struct {
-    MpCapture *cap;
-    guint8 *buf;
-} PoolFrame;
-
-/* GBytes free function of a pooled frame; any thread. */
-static void pool_give_back(gpointer data)
-{
-    PoolFrame *f = data;
-    MpCapture *cap = f->cap;
-
-    g_mutex_lock(&cap->pool_lock);
-    if (cap->pool->len < CAPTURE_POOL) {
-        g_ptr_array_add(cap->pool, f->buf);
-        f->buf = NULL;
-    }
-    g_mutex_unlock(&cap->pool_lock);
-    g_free(f->buf);
-    g_free(f);
-}
-
-static GBytes *pack(MpCapture *cap, const Migcap__Record *rec)
+/*
+ * A record with its length in front.  Chunk-sized ones are not packed
+ * here but framed in the proxy's own buffer (chunk_push_in_place).
+ */
+static GBytes *pack(const Migcap__Record *rec)
 {
     size_t n = migcap__record__get_packed_size(rec), total = MP_CAPTURE_FRAME_LEN + n;
-    PoolFrame *f = NULL;
     guint8 *buf;
     guint32 be;
 
     if (n > MP_CAPTURE_LIMIT_RECORD) {
         return NULL;
     }
-    if (cap && total <= CAPTURE_POOL_FRAME && total > CAPTURE_POOL_FRAME / 2) {
-        f = g_new(PoolFrame, 1);
-        f->cap = cap;
-        g_mutex_lock(&cap->pool_lock);
-        f->buf = cap->pool->len ? g_ptr_array_steal_index_fast(cap->pool, cap->pool->len - 1)
-                                : NULL;
-        g_mutex_unlock(&cap->pool_lock);
-        if (!f->buf) {
-            f->buf = g_malloc(CAPTURE_POOL_FRAME);
-        }
-        buf = f->buf;
-    } else {
-        buf = g_malloc(total);
-    }
+    buf = g_malloc(total);
     be = GUINT32_TO_BE((guint32)n);
     memcpy(buf, &be, 4);
     migcap__record__pack(rec, buf + MP_CAPTURE_FRAME_LEN);
-    return f ? g_bytes_new_with_free_func(buf, total, pool_give_back, f)
-             : g_bytes_new_take(buf, total);
+    return g_bytes_new_take(buf, total);
 }
 
 static Frame *frame_new(GBytes *bytes, gsize data_at)
@@ -258,7 +215,7 @@ static void push_frame(MpCapture *cap, GBytes *frame, gsize data_at, guint64 t_n
         r.dropped = &d;
         r.has_t_ns = true;
         r.t_ns = t_ns;
-        gap_frame = pack(cap, &r);
+        gap_frame = pack(&r);
         cap->gap = cap->gap_bytes = 0;
         /* small, and it must not be lost: allowed over the limit */
         cap->queued += g_bytes_get_size(gap_frame);
@@ -280,7 +237,7 @@ static void push(MpCapture *cap, Migcap__Record *rec)
 {
     rec->has_t_ns = true;
     rec->t_ns = now_ns();
-    push_frame(cap, pack(cap, rec), 0, rec->t_ns);
+    push_frame(cap, pack(rec), 0, rec->t_ns);
 }
 
 /* The header and the FileStart record that open a file. */
@@ -307,7 +264,7 @@ static GBytes *file_start(MpCapture *cap)
     r.start = &st;
     r.has_t_ns = true;
     r.t_ns = st.start_ns;
-    rec = pack(NULL, &r);
+    rec = pack(&r);
     mp_capture_header(header);
     g_byte_array_append(out, header, sizeof(header));
     g_byte_array_append(out, g_bytes_get_data(rec, NULL), (guint)g_bytes_get_size(rec));
@@ -677,8 +634,6 @@ MpCapture *mp_capture_open(const char *path, MpCapturePages pages, guint64 max_s
     g_mutex_init(&cap->lock);
     g_cond_init(&cap->cond);
     g_queue_init(&cap->queue);
-    g_mutex_init(&cap->pool_lock);
-    cap->pool = g_ptr_array_new_with_free_func(g_free);
     cap->thread = g_thread_new("capture", writer_thread, cap);
     cap->watches = g_ptr_array_new();
     cap->tcp_last = g_ptr_array_new_with_free_func(g_free);
@@ -704,8 +659,6 @@ void mp_capture_close(MpCapture *cap)
     g_mutex_unlock(&cap->lock);
     g_thread_join(cap->thread);
     close_file(cap);
-    g_ptr_array_unref(cap->pool);
-    g_mutex_clear(&cap->pool_lock);
     g_aligned_free(cap->staging);
     g_ptr_array_unref(cap->batch_bytes);
     g_free(cap->path);
@@ -1090,7 +1043,7 @@ static void chunk_head_append(ProtobufCBuffer *buffer, size_t len, const uint8_t
     }
 }
 
-/* Full mode: queue the chunk in @buf as a frame built around it; FALSE if it cannot be. */
+/* A chunk kept whole: queue it in @buf as a frame built around it; FALSE if it cannot be. */
 static bool chunk_push_in_place(MpCaptureLeg *leg, guint8 *buf, gsize n)
 {
     Migcap__Record r = MIGCAP__RECORD__INIT;
@@ -1126,7 +1079,9 @@ void mp_capture_chunk_buf(MpCaptureLeg *leg, guint8 *buf, gsize n)
     if (!leg || n == 0) {
         return;
     }
-    if (leg->cap->pages != MP_CAPTURE_PAGES_FULL || !chunk_push_in_place(leg, buf, n)) {
+    /* a chunk kept whole (all of them in full mode) is framed in place */
+    if ((leg->holes->len && g_array_index(leg->holes, Hole, 0).start < leg->offset + n) ||
+        !chunk_push_in_place(leg, buf, n)) {
         mp_capture_chunk(leg, buf, n);
     }
 }

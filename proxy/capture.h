@@ -65,9 +65,10 @@ void mp_capture_leg_free(MpCaptureLeg *leg);
  */
 void mp_capture_chunk(MpCaptureLeg *leg, const guint8 *data, gsize n);
 /*
- * The same for a chunk read into @buf, a chunk buffer (chunkbuf.h): in
- * full mode the capture keeps a reference to it instead of a copy and
- * writes the record's header into its headroom.  Read nothing more into
+ * The same for a chunk read into @buf, a chunk buffer (chunkbuf.h): when
+ * the chunk is kept whole (always in full mode), the capture keeps a
+ * reference to it instead of a copy and writes the record's header into
+ * its headroom.  Read nothing more into
  * @buf while mp_chunk_buf_shared() says the capture holds it.
  */
 void mp_capture_chunk_buf(MpCaptureLeg *leg, guint8 *buf, gsize n);

@@ -200,15 +200,16 @@ static gsize chunk_data_offset(GBytes *file, gsize length)
 }
 
 /*
- * Chunks read into chunk buffers: in full mode the capture keeps them by
- * reference and frames them in place, and on a file system with direct
- * I/O a chunk of a block or more has its data on a block boundary of the
- * file; either way every byte reads back, and every reference is given
- * back once the file is closed.
+ * Chunks read into chunk buffers, kept whole (no page payloads in them):
+ * in every mode the capture keeps them by reference and frames them in
+ * place, and on a file system with direct I/O a chunk of a block or more
+ * has its data on a block boundary of the file; every byte reads back,
+ * and every reference is given back once the file is closed.
  */
 static void test_chunk_buffers(void)
 {
     static const gsize sizes[] = { 1, 1000, 127, MP_CHUNK_SIZE };
+    static const guint8 data_head[] = { 5 << 3 | 2, 0xe8, 0x07 };
     const MpCapturePages modes[] = { MP_CAPTURE_PAGES_FULL, MP_CAPTURE_PAGES_NONE };
 
     for (guint m = 0; m < G_N_ELEMENTS(modes); m++) {
@@ -236,12 +237,8 @@ static void test_chunk_buffers(void)
         mp_capture_leg_end(leg);
         mp_capture_leg_free(leg);
         mp_capture_close(cap);
-        if (modes[m] == MP_CAPTURE_PAGES_FULL) {
-            /* framed in place: Chunk.data's tag and length (1000) right before it */
-            static const guint8 data_head[] = { 5 << 3 | 2, 0xe8, 0x07 };
-
-            g_assert_cmpmem(bufs[1] - 3, 3, data_head, 3);
-        }
+        /* framed in place: Chunk.data's tag and length (1000) right before it */
+        g_assert_cmpmem(bufs[1] - 3, 3, data_head, 3);
         for (guint i = 0; i < G_N_ELEMENTS(sizes); i++) {
             g_assert_false(mp_chunk_buf_shared(bufs[i]));
             mp_chunk_buf_unref(bufs[i]);
@@ -266,9 +263,9 @@ static void test_chunk_buffers(void)
         }
         g_assert_cmpuint(chunks, ==, G_N_ELEMENTS(sizes));
         g_assert_cmpmem(got->data, got->len, sent->data, sent->len);
-        if (modes[m] == MP_CAPTURE_PAGES_FULL && direct_io_works(tmpdir)) {
+        if (direct_io_works(tmpdir)) {
             g_assert_cmpuint(chunk_data_offset(b, MP_CHUNK_SIZE) % 4096, ==, 0);
-        } else if (modes[m] == MP_CAPTURE_PAGES_FULL) {
+        } else {
             g_test_message("no direct I/O in %s: chunk data alignment not checked", tmpdir);
         }
         free_records(recs);
