@@ -6,6 +6,7 @@
 #include "dest-sections.h"
 
 #include <json-glib/json-glib.h>
+#include <glib/gstdio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,6 +381,30 @@ static bool get_u64_member(JsonObject *obj, const char *name, bool *has,
     *has = true;
     *out = (uint64_t)json_node_get_int(node);
     return true;
+}
+
+MpFacts *mp_facts_load(const char *path, GError **error)
+{
+    g_autofree char *text = NULL;
+    g_autoptr(GError) local = NULL;
+    gsize length;
+    GStatBuf st;
+    MpFacts *facts;
+
+    if (g_stat(path, &st) == 0 && (guint64)st.st_size > MP_FACTS_PROFILE_MAX) {
+        g_set_error(error, MP_FACTS_ERROR, MP_FACTS_ERROR_PARSE,
+                    "%s: %" G_GUINT64_FORMAT " bytes, more than a profile has (%u): not read",
+                    path, (guint64)st.st_size, MP_FACTS_PROFILE_MAX);
+        return NULL;
+    }
+    if (!g_file_get_contents(path, &text, &length, error)) {
+        return NULL;
+    }
+    facts = mp_facts_from_json(text, (gssize)length, &local);
+    if (!facts) {
+        g_set_error(error, local->domain, local->code, "%s: %s", path, local->message);
+    }
+    return facts;
 }
 
 MpFacts *mp_facts_from_json(const char *text, gssize length, GError **error)

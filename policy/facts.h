@@ -14,6 +14,7 @@
 #include <glib.h>
 #include "decoder.h"
 #include "vmstate.h"
+#include "wire-limits.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -154,6 +155,13 @@ bool mp_facts_parse_info_ramblock(MpFacts *facts, const char *text,
  */
 char *mp_facts_to_json(const MpFacts *facts);
 MpFacts *mp_facts_from_json(const char *text, gssize length, GError **error);
+/*
+ * A profile file is at most this long: its layouts hold a VMDESCRIPTION
+ * (up to MIG_LIMIT_VMDESC) written again as JSON, a few times its size.
+ */
+#define MP_FACTS_PROFILE_MAX (4u * MIG_LIMIT_VMDESC)
+/* The profile in the file @path; NULL with @error, which names @path. */
+MpFacts *mp_facts_load(const char *path, GError **error);
 
 #define MP_FACTS_ERROR (mp_facts_error_quark())
 GQuark mp_facts_error_quark(void);

@@ -189,13 +189,17 @@ JsonNode *mp_vmconfig_values(const MpVmConfig *config, const char *idstr, uint32
 
 MpVmConfig *mp_vmconfig_from_profile(const char *text, gssize length, GError **error)
 {
+    MpFacts *facts = mp_facts_from_json(text, length, error);
+
+    return facts ? mp_vmconfig_from_facts(facts) : NULL;
+}
+
+MpVmConfig *mp_vmconfig_from_facts(MpFacts *facts)
+{
     g_autoptr(MpVmConfig) c = mp_vmconfig_new(MP_VMCONFIG_PROFILE);
     g_autoptr(GList) names = NULL;
 
-    c->facts = mp_facts_from_json(text, length, error);
-    if (!c->facts) {
-        return NULL;
-    }
+    c->facts = facts;
     names = g_list_sort(g_hash_table_get_keys(c->facts->caps), (GCompareFunc)strcmp);
     for (GList *l = names; l; l = l->next) {
         bool on = false;

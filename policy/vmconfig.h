@@ -101,6 +101,8 @@ void mp_vmconfig_set_values(MpVmConfig *config, guint index, JsonNode *values);
 JsonNode *mp_vmconfig_values(const MpVmConfig *config, const char *idstr, uint32_t instance);
 
 MpVmConfig *mp_vmconfig_from_profile(const char *text, gssize length, GError **error);
+/* The same from a profile already read (mp_facts_load); takes @facts. */
+MpVmConfig *mp_vmconfig_from_facts(MpFacts *facts);
 
 G_END_DECLS
 

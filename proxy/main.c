@@ -400,16 +400,9 @@ int main(int argc, char **argv)
             .source_qmp = source_qmp,
         };
 
-        if (dest_profile) {
-            g_autofree char *text = NULL;
-            gsize length;
-
-            if (!g_file_get_contents(dest_profile[i], &text, &length, &error) ||
-                !(route.dest_profile = mp_facts_from_json(text, (gssize)length, &error))) {
-                fprintf(stderr, "migproxy: --dest-profile %s: %s\n", dest_profile[i],
-                        error->message);
-                return 2;
-            }
+        if (dest_profile && !(route.dest_profile = mp_facts_load(dest_profile[i], &error))) {
+            fprintf(stderr, "migproxy: --dest-profile: %s\n", error->message);
+            return 2;
         }
         if (!mp_proxy_add_route(proxy, &route, &error)) {
             fprintf(stderr, "migproxy: %s\n", error->message);

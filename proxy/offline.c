@@ -35,8 +35,6 @@
 #define SAVED_STREAM_CAPS_HINT \
     "compare query-migrate-capabilities of the source and the destination"
 
-/* A profile is a few KiB; refuse to read a large file as one. */
-#define OFFLINE_PROFILE_MAX (4u << 20)
 #define OFFLINE_CHUNK MP_STREAM_FILE_CHUNK
 
 /* All of @fd into a stream configuration.  FALSE with @error (offset in it). */
@@ -92,22 +90,9 @@ static MpVmConfig *load_input(const char *path, GError **error)
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: %s", path,
                     g_strerror(errno));
     } else if (i < n && head[i] == '{') {
-        g_autofree char *text = NULL;
-        gsize length = 0;
+        MpFacts *facts = mp_facts_load(path, error);
 
-        if (st.st_size > (off_t)OFFLINE_PROFILE_MAX) {
-            g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                        "%s: starts like a profile but is over %u bytes", path,
-                        OFFLINE_PROFILE_MAX);
-        } else if (g_file_get_contents(path, &text, &length, error)) {
-            g_autoptr(GError) local = NULL;
-
-            c = mp_vmconfig_from_profile(text, (gssize)length, &local);
-            if (!c) {
-                g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                            "%s: %s", path, local->message);
-            }
-        }
+        c = facts ? mp_vmconfig_from_facts(facts) : NULL;
     } else {
         c = mp_vmconfig_new(MP_VMCONFIG_STREAM);
         if (!decode_stream(fd, path, c, error)) {

@@ -27,7 +27,6 @@
 #include "facts.h"
 #include "stream-file.h"
 #include "vmstate-dump.h"
-#include <glib/gstdio.h>
 
 typedef struct {
     uint32_t id;
@@ -744,26 +743,14 @@ static int compare_devices(const char *src_path, const char *dst_path, uint32_t 
     return rc;
 }
 
-/* A profile holds its layouts as JSON text, a few times the VMDESCRIPTION's size. */
-#define LIMIT_PROFILE_FILE (4u * MIG_LIMIT_VMDESC)
-
 /* The "layouts" of the profile (JSON, not a stream) in @path. */
 static MigVmstateDesc *profile_layouts(const char *path)
 {
-    g_autofree char *text = NULL;
     g_autoptr(GError) err = NULL;
-    g_autoptr(MpFacts) facts = NULL;
-    gsize len;
-    GStatBuf st;
+    g_autoptr(MpFacts) facts = mp_facts_load(path, &err);
 
-    if (g_stat(path, &st) == 0 && (guint64)st.st_size > LIMIT_PROFILE_FILE) {
-        fprintf(stderr, "migdump: %s: a profile larger than %u bytes, not read\n", path,
-                LIMIT_PROFILE_FILE);
-        return NULL;
-    }
-    if (!g_file_get_contents(path, &text, &len, &err) ||
-        !(facts = mp_facts_from_json(text, (gssize)len, &err))) {
-        fprintf(stderr, "migdump: %s: %s\n", path, err->message);
+    if (!facts) {
+        fprintf(stderr, "migdump: %s\n", err->message);
         return NULL;
     }
     if (!facts->layouts) {
