@@ -42,6 +42,7 @@
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
+#include "netlab-args.h"
 
 #define NETNS_RUN_DIR "/run/netns"
 #define WAN_QUEUE 8192          /* packets in flight per direction */
@@ -98,19 +99,6 @@ static int64_t now_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int parse_long(const char *text, long min, long max, long *out)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 /* A TUN device IFACE in namespace NS (from `ip netns add NS`): enter the

@@ -35,6 +35,7 @@
 #include <netlink/route/qdisc/tbf.h>
 #include <netlink/route/route.h>
 #include <netlink/route/tc.h>
+#include "netlab-args.h"
 
 /* Where `ip netns add NAME` bind-mounts a namespace; veth peers are moved
  * into a namespace by an open descriptor of that file. */
@@ -47,20 +48,6 @@ static int nl_fail(const char *what, int err)
 {
     fprintf(stderr, "%s: %s: %s\n", prog, what, nl_geterror(err));
     return 1;
-}
-
-/* Parse a decimal in [min, max] into *out; 0 on success, -1 otherwise. */
-static int parse_long(const char *text, long min, long max, long *out)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 /* The ifindex of IFACE in this namespace, or 0 after printing why not. */
