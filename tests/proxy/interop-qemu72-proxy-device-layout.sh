@@ -46,11 +46,7 @@ check_eq "rejected: the finding says where the walk ended and what QEMU would sa
                      test("Missing section footer for 0000:[0-9a-f:.]*/xhci")]')" '[true]'
 log "device-layout: $(events "$ev" '[.[] | select(.code == "device-layout") | .message][0]')"
 check_held_and_cut "$ev" src
-if grep -q "Missing section footer" "$TESTDIR/dst.log"; then
-    fail_check "rejected: the destination saw the xhci section: $(tail -3 "$TESTDIR/dst.log")"
-else
-    log "ok: rejected: the destination never saw the xhci section"
-fi
+check_dest_log_lacks "rejected: " "dst" "Missing section footer" "the xhci section"
 qemu_stop src
 qemu_stop dst
 
@@ -73,11 +69,7 @@ check_eq "fast: the source's migration failed" \
     "$(qmp_py wait-migration src3 30 --until failed | jq -c .status)" '"failed"'
 check_eq "fast: the source VM keeps running" \
     "$(qmp_py wait-status src3 20 running | jq -c .status)" '"running"'
-if grep -q "Missing section footer" "$TESTDIR/dst3.log"; then
-    fail_check "fast: the destination saw the xhci section: $(tail -3 "$TESTDIR/dst3.log")"
-else
-    log "ok: fast: the destination never saw the xhci section"
-fi
+check_dest_log_lacks "fast: " "dst3" "Missing section footer" "the xhci section"
 qemu_stop src3
 qemu_stop dst3
 

@@ -365,3 +365,15 @@ check_held_and_cut() {
     check_eq "rejected: the source VM keeps running" \
         "$(qmp_py wait-status "$src" 20 running | jq -c .status)" '"running"'
 }
+
+# check_dest_log_lacks LABEL DST PATTERN WHAT: the log of the destination
+# QEMU named DST has no PATTERN, QEMU's error on loading WHAT: the proxy
+# kept WHAT from it.  LABEL prefixes the messages.
+check_dest_log_lacks() {
+    local label=$1 dst=$2 pattern=$3 what=$4
+    if grep -q "$pattern" "$TESTDIR/$dst.log"; then
+        fail_check "${label}the destination saw $what: $(tail -3 "$TESTDIR/$dst.log")"
+    else
+        log "ok: ${label}the destination never saw $what"
+    fi
+}
