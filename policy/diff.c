@@ -477,7 +477,8 @@ static void diff_sections(MpReport *r, const MpVmConfig *a, const MpVmConfig *b)
     g_autoptr(GHashTable) bidx = index_sections(b->sections);
     g_autoptr(GHashTable) done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_autoptr(GString) unchecked = g_string_new(NULL);
-    bool fields = a->vmdesc && b->vmdesc;
+    const MigVmstateDesc *desc_a = mp_vmconfig_layouts(a), *desc_b = mp_vmconfig_layouts(b);
+    bool fields = desc_a && desc_b;
     guint n_unchecked = 0, n_compared = 0;
 
     for (guint i = 0; i < a->sections->len; i++) {
@@ -504,8 +505,8 @@ static void diff_sections(MpReport *r, const MpVmConfig *a, const MpVmConfig *b)
         if (!fields || s->type != QEMU_VM_SECTION_FULL || t->type != QEMU_VM_SECTION_FULL) {
             continue;       /* live sections (ram, ...) are not described */
         }
-        da = mig_vmstate_desc_lookup(a->vmdesc, s->idstr, s->instance);
-        db = mig_vmstate_desc_lookup(b->vmdesc, t->idstr, t->instance);
+        da = mig_vmstate_desc_lookup(desc_a, s->idstr, s->instance);
+        db = mig_vmstate_desc_lookup(desc_b, t->idstr, t->instance);
         if (!da || !db || s->version != t->version) {
             g_string_append_printf(unchecked, "%s%s", n_unchecked ? ", " : "", subject);
             n_unchecked++;
@@ -525,16 +526,20 @@ static void diff_sections(MpReport *r, const MpVmConfig *a, const MpVmConfig *b)
         }
     }
     if (!fields) {
-        const char *which = !a->vmdesc && !b->vmdesc ? "neither stream carries"
-                            : !a->vmdesc ? "A's stream does not carry" : "B's stream does not carry";
-        const char *why = (!a->vmdesc && a->vmdesc_error) ? a->vmdesc_error
-                          : (!b->vmdesc && b->vmdesc_error) ? b->vmdesc_error : NULL;
+        const MpVmConfig *lacking = !desc_a ? a : b;
+        const char *which = !desc_a && !desc_b ? "neither side carries"
+                            : !desc_a ? "A does not carry" : "B does not carry";
+        const char *why = (!desc_a && a->vmdesc_error) ? a->vmdesc_error
+                          : (!desc_b && b->vmdesc_error) ? b->vmdesc_error : NULL;
 
         mp_report_add(r, "device-fields-unchecked", "device fields", NULL, NULL,
-                      "write both streams with precopy (postcopy streams have no "
-                      "VMDESCRIPTION)",
-                      "device fields not compared: %s a VMDESCRIPTION%s%s", which,
-                      why ? ": " : "", why ? why : "");
+                      lacking->kind == MP_VMCONFIG_PROFILE
+                          ? "write the profile with probe --sections-from a precopy stream "
+                            "of that configuration, which gives it layouts"
+                          : "write both streams with precopy (postcopy streams have no "
+                            "VMDESCRIPTION)",
+                      "device fields not compared: %s a VMDESCRIPTION (a profile: layouts)%s%s",
+                      which, why ? ": " : "", why ? why : "");
     } else if (n_unchecked) {
         mp_report_add(r, "device-fields-unchecked", "device fields", unchecked->str, NULL,
                       NULL, "fields of %u section(s) not compared (versions differ, or no "

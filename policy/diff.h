@@ -8,8 +8,9 @@
  * mp_check_late_section(), mp_check_device_set()) plus what only two
  * complete streams can show: capabilities announced by one side only when
  * neither side is a profile, section versions that differ without
- * failing, and, where both streams carry a VMDESCRIPTION, each device's
- * fields and subsections at equal section versions (what QEMU's
+ * failing, and, where both sides carry a VMDESCRIPTION (a profile: its
+ * layouts), each device's fields and subsections at equal section
+ * versions (what QEMU's
  * scripts/vmstate-static-checker.py compares between two binaries).
  * Pure logic; codes in FINDINGS.md, "Offline comparison".
  */

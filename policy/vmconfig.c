@@ -194,6 +194,11 @@ MpVmConfig *mp_vmconfig_from_profile(const char *text, gssize length, GError **e
     return facts ? mp_vmconfig_from_facts(facts) : NULL;
 }
 
+const MigVmstateDesc *mp_vmconfig_layouts(const MpVmConfig *config)
+{
+    return config->kind == MP_VMCONFIG_PROFILE ? config->facts->layouts : config->vmdesc;
+}
+
 MpVmConfig *mp_vmconfig_from_facts(MpFacts *facts)
 {
     g_autoptr(MpVmConfig) c = mp_vmconfig_new(MP_VMCONFIG_PROFILE);

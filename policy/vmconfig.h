@@ -97,6 +97,13 @@ bool mp_vmconfig_needs_values(const MpVmConfig *config, guint index);
 /* Keep @values (taken) as the walked values of section @index. */
 void mp_vmconfig_set_values(MpVmConfig *config, guint index, JsonNode *values);
 
+/*
+ * The device descriptions of @config: a stream's VMDESCRIPTION, or a
+ * profile's layouts (the VMDESCRIPTION of a stream its configuration
+ * wrote, `probe --sections-from`); NULL when it has neither.
+ */
+const MigVmstateDesc *mp_vmconfig_layouts(const MpVmConfig *config);
+
 /* The values kept for (@idstr, @instance), or NULL. */
 JsonNode *mp_vmconfig_values(const MpVmConfig *config, const char *idstr, uint32_t instance);
 

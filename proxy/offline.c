@@ -21,6 +21,8 @@
 
 #include "check.h"
 #include "decoder.h"
+#include "dest-sections.h"
+#include "device-layout.h"
 #include "devices.h"
 #include "diff.h"
 #include "qmp.h"
@@ -174,6 +176,107 @@ static bool read_values(const char *path, MpVmConfig *c, GError **error)
     return true;
 }
 
+/*
+ * Walk the FULL section @s of @file, whose payload is @pl, with @layouts,
+ * reading the payload back from @fd; @walked counts the payload bytes
+ * walked so far.  Returns the finding added, or NULL.  FALSE in @read_ok
+ * with @error when the file cannot be read again.
+ */
+static const MpFinding *walk_with_layout(int fd, const char *path, const MigVmstateDesc *layouts,
+                                         const MpSectionRef *s, const MpVmPayload *pl,
+                                         const char *where, uint64_t *walked, MpReport *report,
+                                         GError **error)
+{
+    g_autofree uint8_t *buf = NULL;
+
+    if (!pl->complete) {
+        return mp_device_layout_unchecked(s->idstr, s->instance, where,
+                                          "the file ends before the section does", report);
+    }
+    /* the proxy holds no more device state than this either */
+    if (pl->length > MIG_LIMIT_DEVICE_STATE - *walked) {
+        return mp_device_layout_unchecked(s->idstr, s->instance, where,
+                                          "the device state is over the limit a hold keeps",
+                                          report);
+    }
+    *walked += pl->length;
+    buf = g_malloc(pl->length ? (size_t)pl->length : 1);
+    if (!read_at(fd, buf, (size_t)pl->length, pl->offset)) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                    "%s: cannot read back section '%s' at offset %" G_GUINT64_FORMAT ": %s",
+                    path, s->idstr, pl->offset, g_strerror(errno));
+        return NULL;
+    }
+    return mp_check_device_layout(layouts, s->idstr, s->instance, s->version, buf,
+                                  (size_t)pl->length, pl->offset, where, report);
+}
+
+/*
+ * The checks the proxy makes on device state, which it meets only after
+ * all of RAM (proxy/devgate.c): each section header against the
+ * destination's devices and CPUs and its section list, and, when @dst has
+ * layouts, each FULL section sent after RAM's setup walked field by field
+ * with the destination's layout, its payload read back from @path.  So a
+ * dry run says what the proxy would.  FALSE with @error when the file
+ * cannot be read again.
+ */
+static bool check_device_state(const char *path, const MpVmConfig *file, const MpFacts *dst,
+                               MpReport *report, GError **error)
+{
+    g_autoptr(GHashTable) done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    bool walk = dst->layouts != NULL, ram_setup_sent = false;
+    uint64_t walked = 0;
+    int fd = -1;
+
+    if (walk && !file->certain) {
+        /* a payload's end would be a guess: a walk on it proves nothing */
+        mp_device_layout_unchecked("device state", 0, "in the file",
+                                   "its section boundaries are not confirmed", report);
+        walk = false;
+    }
+    if (walk && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: %s", path,
+                    g_strerror(errno));
+        return false;
+    }
+    for (guint i = 0; i < file->sections->len; i++) {
+        const MpSectionRef *s = &g_array_index(file->sections, MpSectionRef, i);
+        const MpVmPayload *pl = &g_array_index(file->payloads, MpVmPayload, i);
+        g_autofree char *where = g_strdup_printf(
+            "%s section %u '%s' instance %u, its payload at file offset %" G_GUINT64_FORMAT,
+            mig_section_type_name(s->type), s->section_id, s->idstr, s->instance, pl->offset);
+
+        bool refused = false;
+
+        if (g_hash_table_add(done, g_strdup_printf("%u:%s", s->instance, s->idstr))) {
+            const MpFinding *late = mp_check_late_section(dst, s->idstr, s->instance,
+                                                          file->certain, where, report);
+            const MpFinding *arriving = mp_check_section_arriving(dst, s->idstr, s->instance,
+                                                                  s->version, where, report);
+
+            /* the proxy cuts on such a header before it holds the payload */
+            refused = (late && late->severity == MP_SEVERITY_ERROR) ||
+                      (arriving && arriving->severity == MP_SEVERITY_ERROR);
+        }
+        if (s->type == QEMU_VM_SECTION_START && strcmp(s->idstr, "ram") == 0) {
+            ram_setup_sent = true;
+        } else if (walk && ram_setup_sent && !refused && s->type == QEMU_VM_SECTION_FULL) {
+            g_autoptr(GError) local = NULL;
+
+            walk_with_layout(fd, path, dst->layouts, s, pl, where, &walked, report, &local);
+            if (local) {
+                g_propagate_error(error, g_steal_pointer(&local));
+                close(fd);
+                return false;
+            }
+        }
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return true;
+}
+
 /* One line saying what an input is. */
 static char *describe(const MpVmConfig *c)
 {
@@ -184,7 +287,11 @@ static char *describe(const MpVmConfig *c)
     g_string_append_printf(s, ", %u RAM block(s)", f->ramblocks->len);
     if (c->sections) {
         g_string_append_printf(s, ", %u section(s)", c->sections->len);
-        g_string_append(s, c->vmdesc ? ", VMDESCRIPTION" : ", no VMDESCRIPTION");
+        if (c->kind == MP_VMCONFIG_PROFILE) {
+            g_string_append(s, f->layouts ? ", layouts" : ", no layouts");
+        } else {
+            g_string_append(s, c->vmdesc ? ", VMDESCRIPTION" : ", no VMDESCRIPTION");
+        }
     }
     return g_string_free(s, FALSE);
 }
@@ -216,6 +323,9 @@ static void add_input(JsonBuilder *b, const char *member, const char *path,
         }
         json_builder_set_member_name(b, "vmdescription");
         json_builder_add_boolean_value(b, c->vmdesc != NULL);
+        /* device descriptions: the VMDESCRIPTION, or a profile's layouts */
+        json_builder_set_member_name(b, "layouts");
+        json_builder_add_boolean_value(b, mp_vmconfig_layouts(c) != NULL);
     }
     json_builder_end_object(b);
 }
@@ -415,7 +525,6 @@ int mp_offline_check(int argc, char **argv)
     g_autoptr(MpFacts) qmp_facts = NULL;
     g_autoptr(MpPolicy) policy = NULL;
     g_autoptr(MpReport) report = NULL;
-    g_autoptr(GHashTable) done = NULL;
     const MpFacts *dst_facts;
     Output o = { .what = "check", .src_label = "file", .dst_label = "destination",
                  .src_member = "file", .dst_member = "destination" };
@@ -472,16 +581,9 @@ int mp_offline_check(int argc, char **argv)
     report = mp_policy_new_report(policy);
     mp_report_override_hint(report, "source-facts-partial", SAVED_STREAM_CAPS_HINT);
     mp_check_prefix(file->facts, dst_facts, policy, report);
-    /* the device sections, which the proxy meets only after all of RAM */
-    done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    for (guint i = 0; i < file->sections->len; i++) {
-        const MpSectionRef *s = &g_array_index(file->sections, MpSectionRef, i);
-        g_autofree char *where = g_strdup_printf("section %u of the file", s->section_id);
-
-        if (g_hash_table_add(done, g_strdup_printf("%u:%s", s->instance, s->idstr))) {
-            mp_check_late_section(dst_facts, s->idstr, s->instance, file->certain, where,
-                                  report);
-        }
+    if (!check_device_state(argv[1], file, dst_facts, report, &error)) {
+        fprintf(stderr, "migproxy check: %s\n", error->message);
+        return 2;
     }
     if (!check_dest_vmstate("check", dest_vmstate, file, report)) {
         return 2;

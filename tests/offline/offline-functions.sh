@@ -37,3 +37,20 @@ save_config() {
     migrate_to_file "$name" "$TESTDIR/$name.mig"
     qemu_stop "$name"
 }
+
+# load_file NAME FILE: the waiting destination NAME (-incoming defer) loads
+# FILE; wait (at most 30 s) for it to exit, as QEMU does when a load
+# fails, then make sure it is gone.  Its log is $TESTDIR/NAME.log.
+load_file() {
+    local name=$1 file=$2 pid n
+    # before the load: QEMU removes its pid file when it exits
+    pid=$(cat "$TESTDIR/$name.pid")
+    qmp "$name" migrate-incoming "{\"uri\":\"exec:cat $file\"}" >/dev/null ||
+        die "$name: migrate-incoming failed"
+    for ((n = 0; n < 300; n++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" = Z ] && break
+        sleep 0.1
+    done
+    kill_pid "$pid"
+}

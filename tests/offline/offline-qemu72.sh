@@ -3,8 +3,10 @@
 # configurations, each started with -S and migrated to a file: the same
 # configuration twice (no difference), pc against q35, a virtio-rng on one
 # side, -smp 2 against 1, -m 128M against 64M, an xhci with 8 USB 3 ports
-# against 4 (found in the device fields), a stream against a profile
-# (migproxy probe) and check --dest-qmp against a waiting destination.  The
+# against 4 (found in the device fields, and by check walking the device
+# state with the destination's layouts), an ISA watchdog only a section list
+# shows missing, a stream against a profile (migproxy probe) and check
+# --dest-qmp against a waiting destination.  The
 # values in the findings are compared with what QEMU says over QMP, and two
 # verdicts with what a real destination does with the stream.
 . "$(dirname "$0")/offline-functions.sh"
@@ -29,6 +31,8 @@ save_config smp2 "${base[@]}" -smp 2
 save_config m128 -M pc -m 128M
 save_config xhci8 "${base[@]}" -device qemu-xhci,p3=8
 save_config xhci4 "${base[@]}" -device qemu-xhci,p3=4
+save_config xhci8-nodesc "${base[@]}" -device qemu-xhci,p3=8 -machine suppress-vmdesc=on
+save_config ib700 "${base[@]}" -device ib700
 T=$TESTDIR
 
 # the same configuration twice
@@ -96,23 +100,42 @@ check_eq "xhci p3=8 -> p3=4: one finding, the ports array's length (4 + 8 agains
 printf '[severity]\ndevice-field-length = warning\n' >"$T/lenient.policy"
 run_offline "$T/xhci-lenient.json" diff --json --policy "$T/lenient.policy" "$T/xhci8.mig" "$T/xhci4.mig"
 check_eq "with a policy lowering device-field-length: exit 0" "$RC" 0
+# the destination's profile with its layouts (probe --sections-from a
+# stream of its configuration): check walks the file's device state with
+# them, as the proxy's hold does, and diff compares fields with them
 qemu_start xhcidst "${base[@]}" -device qemu-xhci,p3=4 -incoming defer
-# before the load: QEMU removes its pid file when it exits
-xpid=$(cat "$T/xhcidst.pid")
-qmp xhcidst migrate-incoming "{\"uri\":\"exec:cat $T/xhci8.mig\"}" >/dev/null ||
-    die "migrate-incoming failed"
-for ((n = 0; n < 300; n++)); do
-    kill -0 "$xpid" 2>/dev/null || break
-    [ "$(ps -o stat= -p "$xpid" 2>/dev/null | cut -c1)" = Z ] && break
-    sleep 0.1
-done
-kill_pid "$xpid"
+"$MIGPROXY" probe --qmp "unix:$T/xhcidst.qmp" --sections-from "$T/xhci4.mig" \
+    -o "$T/xhci4.profile" || die "migproxy probe --sections-from failed"
+run_offline "$T/xhci-check.json" check --json "$T/xhci8.mig" --dest-profile "$T/xhci4.profile"
+check_eq "check xhci p3=8 against the p3=4 destination's layouts: exit 1, device-layout on the xhci" \
+    "$RC $(jq -c '[.findings[] | select(.severity != "info") | [.code, (.subject | sub("^[0-9a-f:.]*/"; ""))]]' "$T/xhci-check.json")" \
+    '1 [["device-layout","xhci"]]'
+check_jq "the finding says where the walk ended: bytes left over" "$T/xhci-check.json" \
+    '[.findings[] | select(.code == "device-layout") | .message
+      | test("offset [0-9]+: .*payload bytes left after every described field")] == [true]'
+run_offline "$T/xhci4-check.json" check --json "$T/xhci4.mig" --dest-profile "$T/xhci4.profile"
+check_eq "check xhci p3=4 against its own configuration's layouts: exit 0, notes only" \
+    "$RC $(jq -c '[.findings[] | select(.severity != "info")]' "$T/xhci4-check.json")" '0 []'
+check_jq "every section fit its layout: none went unchecked" "$T/xhci4-check.json" \
+    '[.findings[] | select(.code == "device-layout-unchecked")] == [] and .destination.layouts'
+run_offline "$T/nodesc-check.json" check --json "$T/xhci8-nodesc.mig" --dest-profile "$T/xhci4.profile"
+check_eq "without a VMDESCRIPTION the boundaries are guesses: not walked, a note, exit 0" \
+    "$RC $(jq -c '[.findings[] | select(.code | startswith("device-layout")) | [.code, .severity]]' "$T/nodesc-check.json")" \
+    '0 [["device-layout-unchecked","info"]]'
+run_offline "$T/xhci-prof.json" diff --json "$T/xhci8.mig" "$T/xhci4.profile"
+check_eq "diff against the profile finds what diff against the stream found" \
+    "$RC $(jq -c '[.findings[] | select(.severity != "info") | [.code, (.subject | sub("^[0-9a-f:.]*/"; "")), .a, .b]]' "$T/xhci-prof.json")" \
+    "1 $(jq -c '[.findings[] | [.code, (.subject | sub("^[0-9a-f:.]*/"; "")), .a, .b]]' "$T/xhci.json")"
+load_file xhcidst "$T/xhci8.mig"
 said=$(grep -m1 'Missing section footer\|load of migration failed' "$T/xhcidst.log")
 log "QEMU said: $said"
-check_jq "QEMU failed on the section the diff names" "$T/xhci.json" \
-    '.findings[0].subject as $s | $said | test("Missing section footer for ") and
-     (sub("^.*Missing section footer for "; "") as $idstr | $s | startswith($idstr))' \
-    --arg said "$said"
+for report in xhci xhci-check; do
+    check_jq "QEMU failed on the section $report names" "$T/$report.json" \
+        '[.findings[] | select(.severity == "error")][0].subject as $s | $said
+         | test("Missing section footer for ") and
+           (sub("^.*Missing section footer for "; "") as $idstr | $s | startswith($idstr))' \
+        --arg said "$said"
+done
 
 # a destination waiting with -incoming: its profile, and check --dest-qmp
 qemu_start dst "${base[@]}" -incoming defer
@@ -147,6 +170,24 @@ run_offline "$T/secprof-rng.json" diff --json "$T/rng.mig" "$T/dst-sections.prof
 check_eq "rng stream against it: exit 1, device-missing on the rng's section" \
     "$RC $(jq -c '[.findings[] | select(.severity == "error") | .code + " " + .subject]' "$T/secprof-rng.json")" \
     "1 $(jq -cn --arg r "$rngaddr" '["device-missing \($r)"]')"
+# an ISA watchdog has no PCI address: only the section list knows it is
+# missing, for diff and for check alike; a real destination refuses it
+run_offline "$T/secprof-ib700.json" diff --json "$T/ib700.mig" "$T/dst-sections.profile"
+check_eq "diff: exit 1, device-missing on ib700_wdt and nothing else" \
+    "$RC $(jq -c '[.findings[] | select(.severity != "info") | .code + " " + .subject]' "$T/secprof-ib700.json")" \
+    '1 ["device-missing ib700_wdt"]'
+run_offline "$T/check-ib700.json" check --json "$T/ib700.mig" --dest-profile "$T/dst-sections.profile"
+check_eq "check: the same" \
+    "$RC $(jq -c '[.findings[] | select(.severity != "info") | .code + " " + .subject]' "$T/check-ib700.json")" \
+    '1 ["device-missing ib700_wdt"]'
+run_offline "$T/check-ib700-qmp.json" check --json "$T/ib700.mig" --dest-qmp "unix:$T/dst.qmp"
+check_eq "check --dest-qmp cannot see it (no section list): exit 0" "$RC" 0
+qemu_start ibdst "${base[@]}" -incoming defer
+load_file ibdst "$T/ib700.mig"
+said=$(grep -m1 'ib700_wdt' "$T/ibdst.log")
+log "QEMU said: $said"
+check_eq "QEMU refused the watchdog's section too" \
+    "$(grep -c "Unknown savevm section or instance 'ib700_wdt' 0" "$T/ibdst.log")" 1
 
 # --dest-vmstate: the destination binary's own descriptions, as written,
 # then edited to load neither the rtc's version nor a fw_cfg subsection.
@@ -181,15 +222,7 @@ check_eq "ramblock-size on pc.ram, the file's and the destination's lengths" \
     '[["ramblock-size","pc.ram","128 MiB (0x8000000)","64 MiB (0x4000000)"]]'
 
 # QEMU's own verdict on the same file: the waiting destination loads it.
-dstpid=$(cat "$T/dst.pid")
-qmp dst migrate-incoming "{\"uri\":\"exec:cat $T/m128.mig\"}" >/dev/null ||
-    die "migrate-incoming failed"
-for ((n = 0; n < 300; n++)); do
-    kill -0 "$dstpid" 2>/dev/null || break
-    [ "$(ps -o stat= -p "$dstpid" 2>/dev/null | cut -c1)" = Z ] && break
-    sleep 0.1
-done
-kill_pid "$dstpid"
+load_file dst "$T/m128.mig"
 log "QEMU said: $(grep -m1 'pc.ram' "$T/dst.log")"
 check_jq "QEMU refused the file over pc.ram's length too" "$T/check-mem.json" \
     '$said | test("pc.ram") and test("0x8000000")' --arg said "$(grep -m1 'pc.ram' "$T/dst.log")"

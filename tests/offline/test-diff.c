@@ -2,7 +2,7 @@
  * test-diff.c - policy/diff.c on hand-made configurations: each finding of
  * the device-field comparison (which real QEMU pairs of one version hardly
  * ever produce), capabilities announced by one stream only, page sizes,
- * and a profile on either side.  The real-QEMU cases are in
+ * and a profile on either side, with and without its layouts.  The real-QEMU cases are in
  * offline-qemu72.sh.
  */
 #include <string.h>
@@ -268,6 +268,52 @@ static void test_profile(void)
     expect(p, p, "diff-partial device sections", MP_VERDICT_ACCEPT);
 }
 
+/* A profile of @fields' configuration, with its section list and, when
+ * @layouts, the layouts `probe --sections-from` keeps. */
+static MpVmConfig *sections_profile(const char *fields, bool layouts)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *text = g_strdup_printf(
+        "{\"migproxy_profile\":1,\"machine\":\"pc-i440fx-7.2\",\"parameters\":{},"
+        "\"capabilities\":{},\"cpus\":1,\"pci_devices\":[],\"ramblocks\":[{\"name\":"
+        "\"pc.ram\",\"used_length\":67108864,\"max_length\":67108864,\"page_size\":4096}],"
+        "\"sections\":[{\"idstr\":\"ram\",\"instance\":0,\"version\":4},"
+        "{\"idstr\":\"dev\",\"instance\":0,\"version\":3}]%s%s%s}",
+        layouts ? ",\"layouts\":{\"page_size\":4096,\"devices\":[{\"name\":\"dev\","
+                  "\"instance_id\":0,\"vmsd_name\":\"dev\",\"version\":3,\"fields\":" : "",
+        layouts ? fields : "", layouts ? "}]}" : "");
+    MpVmConfig *p = mp_vmconfig_from_profile(text, -1, &err);
+
+    g_assert_no_error(err);
+    g_assert_nonnull(p->sections);
+    g_assert_true((mp_vmconfig_layouts(p) != NULL) == layouts);
+    return p;
+}
+
+/* A profile's layouts stand for its stream's VMDESCRIPTION, either side. */
+static void test_profile_layouts(void)
+{
+    const char *shorter = "[{\"name\":\"a\",\"type\":\"uint32\",\"size\":4}]";
+    g_autoptr(MpVmConfig) same = sections_profile(BASE, true);
+    g_autoptr(MpVmConfig) other = sections_profile(shorter, true);
+    g_autoptr(MpVmConfig) bare = sections_profile(BASE, false);
+    g_autoptr(MpVmConfig) a = stream(3, BASE, NULL);
+    g_autoptr(MpReport) r = NULL;
+
+    expect(a, same, "source-facts-partial source capabilities", MP_VERDICT_ACCEPT);
+    expect(a, other, "device-field-missing dev.b, device-field-missing dev.buf, "
+           "device-field-missing dev.s, source-facts-partial source capabilities",
+           MP_VERDICT_REJECT);
+    expect(other, a, "device-field-extra dev.b, device-field-extra dev.buf, "
+           "device-field-extra dev.s", MP_VERDICT_REJECT);
+    /* without layouts nothing is compared, and the hint says how to get them */
+    r = diff(a, bare);
+    g_assert_cmpuint(mp_report_count(r), ==, 2);
+    g_assert_cmpstr(mp_report_get(r, 1)->code, ==, "device-fields-unchecked");
+    g_assert_nonnull(strstr(mp_report_get(r, 1)->message, "B does not carry"));
+    g_assert_nonnull(strstr(mp_report_get(r, 1)->hint, "--sections-from"));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -281,5 +327,6 @@ int main(int argc, char **argv)
     g_test_add_func("/diff/caps-page-size", test_caps_and_page_size);
     g_test_add_func("/diff/equal-values", test_equal_values);
     g_test_add_func("/diff/profile", test_profile);
+    g_test_add_func("/diff/profile-layouts", test_profile_layouts);
     return g_test_run();
 }
