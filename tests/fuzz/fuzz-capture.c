@@ -1,8 +1,11 @@
 /*
  * fuzz-capture.c - libFuzzer harness for the capture reader
- * (capture/capture-format.c).  Beyond "no crash, no leak, no hang": the
+ * (capture/capture-format.c) and the stream rebuilt from a capture
+ * (capture/capture-stream.c).  Beyond "no crash, no leak, no hang": the
  * reader never moves past the input, an error names a byte inside it, and
- * each record it returns packs and unpacks to the same bytes.  Inputs
+ * each record it returns packs and unpacks to the same bytes; the rebuilt
+ * stream reads whole with holes as zeros, its holes are exactly the bytes
+ * a read that refuses them cannot get, and a read past its end fails.  Inputs
  * without the magic are also read with a header put in front, so that the
  * fuzzer need not find the magic itself.
  */
@@ -10,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "capture-format.h"
+#include "capture-stream.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -123,15 +127,51 @@ static void read_capture(const uint8_t *data, size_t size)
     }
 }
 
+/* The first migration's main connection, as `migproxy check CAPTURE` reads it. */
+static void rebuild_stream(const uint8_t *data, size_t size)
+{
+    MpCaptureStream *cs = mp_capture_stream_new(data, size, 0, 0, MIGCAP__DIRECTION__UP, NULL);
+    uint64_t length, refused = 0;
+    uint8_t buf[4096];
+
+    if (!cs) {
+        return;
+    }
+    length = mp_capture_stream_length(cs);
+    if (mp_capture_stream_hole_bytes(cs) > length) {
+        abort();
+    }
+    /* bounded: the length is the sum of the chunks' claims, not of their bytes */
+    for (uint64_t at = 0; at < length && at < (64u << 20); at += sizeof(buf)) {
+        size_t n = (size_t)MIN((uint64_t)sizeof(buf), length - at);
+
+        if (!mp_capture_stream_read(cs, at, buf, n, true, NULL)) {
+            abort();
+        }
+        if (!mp_capture_stream_read(cs, at, buf, n, false, NULL)) {
+            refused += n;
+        }
+    }
+    if (length <= (64u << 20) && (refused == 0) != (mp_capture_stream_hole_bytes(cs) == 0)) {
+        abort();
+    }
+    if (mp_capture_stream_read(cs, length, buf, 1, true, NULL)) {
+        abort();
+    }
+    mp_capture_stream_free(cs);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     read_capture(data, size);
+    rebuild_stream(data, size);
     if (!mp_capture_is_capture(data, size)) {
         uint8_t *with = malloc(MP_CAPTURE_HEADER_LEN + size);
 
         mp_capture_header(with);
         memcpy(with + MP_CAPTURE_HEADER_LEN, data, size);
         read_capture(with, MP_CAPTURE_HEADER_LEN + size);
+        rebuild_stream(with, MP_CAPTURE_HEADER_LEN + size);
         free(with);
     }
     return 0;
