@@ -1,13 +1,14 @@
 /*
  * offline.c - `migproxy diff A B` and `migproxy check FILE`: read stream
- * files and profiles, hand them to the policy (diff.c, check.c) and print
- * what it found.  The only part of either command that does I/O.
+ * files, captures and profiles, hand them to the policy (diff.c, check.c)
+ * and print what it found.  The only part of either command that does I/O.
  *
  * An input's kind is taken from its first bytes: '{' (after any white
- * space) is a profile; anything else goes to the decoder, which reads
- * QEMU's magic "QEVM" or says what it found instead and at which offset.  A directory is refused: it would be
- * a capture of a proxied migration (recorded connections), a third kind
- * that policy/vmconfig.h leaves room for but that nothing writes yet.
+ * space) is a profile; a capture's magic is a capture, whose first
+ * migration's main connection (source side) is read as a stream, page
+ * payloads it left out as zeros; anything else goes to the decoder, which
+ * reads QEMU's magic "QEVM" or says what it found instead and at which
+ * offset.
  */
 #include "offline.h"
 
@@ -19,6 +20,7 @@
 #include <unistd.h>
 #include <json-glib/json-glib.h>
 
+#include "capture-stream.h"
 #include "check.h"
 #include "decoder.h"
 #include "dest-sections.h"
@@ -39,19 +41,83 @@
 
 #define OFFLINE_CHUNK MP_STREAM_FILE_CHUNK
 
-/* All of @fd into a stream configuration.  FALSE with @error (offset in it). */
-static bool decode_stream(int fd, const char *path, MpVmConfig *c, GError **error)
+/*
+ * One input of diff or check and the configuration read from it: a stream
+ * file (read back with pread), a capture (the main connection of its first
+ * migration, source side, read back from the mapped file), or a profile.
+ */
+typedef struct {
+    const char *path;
+    MpVmConfig *config;
+    int fd;                     /* a stream file, else -1 */
+    GMappedFile *map;           /* a capture, else NULL */
+    MpCaptureStream *capture;
+} Input;
+
+#define INPUT_INIT { .fd = -1 }
+
+static void input_clear(Input *in)
+{
+    g_clear_pointer(&in->config, mp_vmconfig_free);
+    g_clear_pointer(&in->capture, mp_capture_stream_free);
+    g_clear_pointer(&in->map, g_mapped_file_unref);
+    if (in->fd >= 0) {
+        close(in->fd);
+        in->fd = -1;
+    }
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Input, input_clear)
+
+static const char *pages_mode_name(Migcap__PagesMode mode)
+{
+    switch (mode) {
+    case MIGCAP__PAGES_MODE__PAGES_FULL: return "full";
+    case MIGCAP__PAGES_MODE__PAGES_HASH: return "hash";
+    case MIGCAP__PAGES_MODE__PAGES_NONE: return "none";
+    default: return "unknown";
+    }
+}
+
+/* The capture's stream fed to @dec from its first byte, page payloads left out as zeros. */
+static MpStreamFileResult decode_capture(MpCaptureStream *cs, MigDecoder *dec, GError **error)
+{
+    uint64_t length = mp_capture_stream_length(cs);
+    g_autofree uint8_t *buf = g_malloc(OFFLINE_CHUNK);
+
+    for (uint64_t at = 0; at < length;) {
+        size_t n = (size_t)MIN((uint64_t)OFFLINE_CHUNK, length - at);
+
+        if (!mp_capture_stream_read(cs, at, buf, n, true, error)) {
+            return MP_STREAM_FILE_IO;
+        }
+        if (!mig_decoder_feed(dec, buf, n, error)) {
+            return MP_STREAM_FILE_UNDECODABLE;
+        }
+        at += n;
+    }
+    return mig_decoder_finish(dec, error) ? MP_STREAM_FILE_OK : MP_STREAM_FILE_UNDECODABLE;
+}
+
+/* All of @in's stream into its configuration.  FALSE with @error (offset in it). */
+static bool decode_input(Input *in, GError **error)
 {
     MigDecoderConfig cfg = { .channel = MIG_CHANNEL_MAIN, .target_page_size = 4096 };
+    MpVmConfig *c = in->config;
     MigDecoder *dec = mig_decoder_new(&cfg, mp_vmconfig_stream_event, c);
     g_autoptr(GError) local = NULL;
-    MpStreamFileResult rc = mp_stream_file_decode(fd, path, dec, OFFLINE_CHUNK, &local);
+    MpStreamFileResult rc = in->capture
+        ? decode_capture(in->capture, dec, &local)
+        : mp_stream_file_decode(in->fd, in->path, dec, OFFLINE_CHUNK, &local);
+    /* a capture that stops early: the decoder's complaint comes from there */
+    const char *stop = in->capture ? mp_capture_stream_stop(in->capture) : NULL;
 
     if (rc == MP_STREAM_FILE_UNDECODABLE) {
         g_set_error(error, local->domain, local->code,
-                    "%s: not a stream migproxy can read: %s", path, local->message);
+                    "%s: not a stream migproxy can read: %s%s%s%s", in->path, local->message,
+                    stop ? " (" : "", stop ? stop : "", stop ? ")" : "");
     } else if (rc == MP_STREAM_FILE_IO) {
-        g_propagate_error(error, g_steal_pointer(&local));
+        g_set_error(error, local->domain, local->code, "%s: %s", in->path, local->message);
     }
     c->certain = mig_decoder_certain(dec);
     mig_decoder_free(dec);
@@ -61,63 +127,103 @@ static bool decode_stream(int fd, const char *path, MpVmConfig *c, GError **erro
     return rc == MP_STREAM_FILE_OK;
 }
 
-/* A stream file or a profile at @path; NULL with @error. */
-static MpVmConfig *load_input(const char *path, GError **error)
+/* @in->path, a capture file: map it and pick its first migration's stream. */
+static bool open_capture(Input *in, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+
+    in->map = g_mapped_file_new(in->path, FALSE, error);
+    if (!in->map) {
+        return false;
+    }
+    in->capture = mp_capture_stream_new((const uint8_t *)g_mapped_file_get_contents(in->map),
+                                        g_mapped_file_get_length(in->map), 0, 0,
+                                        MIGCAP__DIRECTION__UP, &local);
+    if (!in->capture) {
+        g_set_error(error, local->domain, local->code, "%s: %s", in->path, local->message);
+        return false;
+    }
+    if (mp_capture_stream_sessions(in->capture) > 1) {
+        fprintf(stderr, "migproxy: %s holds %u migrations; the first (session %u) is read\n",
+                in->path, mp_capture_stream_sessions(in->capture),
+                mp_capture_stream_session(in->capture));
+    }
+    return true;
+}
+
+/* A stream file, a capture or a profile at @in->path; FALSE with @error. */
+static bool load_input(Input *in, GError **error)
 {
     struct stat st;
     char head[64];
     ssize_t n, i = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    MpVmConfig *c = NULL;
 
-    if (fd < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: %s", path,
+    in->fd = open(in->path, O_RDONLY | O_CLOEXEC);
+    if (in->fd < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: %s", in->path,
                     g_strerror(errno));
-        return NULL;
+        return false;
     }
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (fstat(in->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_IS_DIRECTORY,
-                    "%s: a directory (captures of proxied migrations are not read yet; "
-                    "give a stream file or a profile)", path);
-        close(fd);
-        return NULL;
+                    "%s: a directory (give a stream file, a capture or a profile)", in->path);
+        return false;
     }
     do {
-        n = pread(fd, head, sizeof(head), 0);
+        n = pread(in->fd, head, sizeof(head), 0);
     } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: %s", in->path,
+                    g_strerror(errno));
+        return false;
+    }
     while (i < n && g_ascii_isspace(head[i])) {
         i++;
     }
-    if (n < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: %s", path,
-                    g_strerror(errno));
-    } else if (i < n && head[i] == '{') {
-        MpFacts *facts = mp_facts_load(path, error);
+    if (i < n && head[i] == '{') {
+        MpFacts *facts = mp_facts_load(in->path, error);
 
-        c = facts ? mp_vmconfig_from_facts(facts) : NULL;
-    } else {
-        c = mp_vmconfig_new(MP_VMCONFIG_STREAM);
-        if (!decode_stream(fd, path, c, error)) {
-            g_clear_pointer(&c, mp_vmconfig_free);
+        in->config = facts ? mp_vmconfig_from_facts(facts) : NULL;
+        return in->config != NULL;
+    }
+    in->config = mp_vmconfig_new(MP_VMCONFIG_STREAM);
+    if (mp_capture_is_capture((const uint8_t *)head, (size_t)n)) {
+        close(in->fd);
+        in->fd = -1;
+        if (!open_capture(in, error)) {
+            return false;
         }
     }
-    close(fd);
-    return c;
+    return decode_input(in, error);
 }
 
-/* All @len bytes at @offset of @fd, or FALSE with errno. */
-static bool read_at(int fd, uint8_t *buf, size_t len, uint64_t offset)
+/*
+ * The @len bytes at stream offset @offset of @in.  A capture's left-out
+ * page payloads are an error here: these bytes are judged.
+ */
+static bool input_read(Input *in, uint8_t *buf, size_t len, uint64_t offset, GError **error)
 {
     size_t done = 0;
 
+    if (in->capture) {
+        if (!mp_capture_stream_read(in->capture, offset, buf, len, false, error)) {
+            g_prefix_error(error, "%s: ", in->path);
+            return false;
+        }
+        return true;
+    }
     while (done < len) {
-        ssize_t n = pread(fd, buf + done, len - done, (off_t)(offset + done));
+        ssize_t n = pread(in->fd, buf + done, len - done, (off_t)(offset + done));
 
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n <= 0) {
-            errno = n == 0 ? EIO : errno;
+            int saved = n == 0 ? EIO : errno;
+
+            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved),
+                        "%s: cannot read back %zu bytes at offset %" G_GUINT64_FORMAT ": %s",
+                        in->path, len, offset, g_strerror(saved));
             return false;
         }
         done += (size_t)n;
@@ -128,25 +234,18 @@ static bool read_at(int fd, uint8_t *buf, size_t len, uint64_t offset)
 /*
  * Walk the payloads of the sections whose descriptions hold a field QEMU
  * checks for equality (mp_vmconfig_needs_values()), reading them back from
- * the stream file at @path: the decoder never keeps a payload, and the
- * description arrives only after them.  At most MIG_LIMIT_DEVICE_STATE
- * bytes in all; a payload the walker cannot read is left out (its fields
- * were still compared by type).  FALSE with @error when the file cannot
- * be read again.
+ * @in: the decoder never keeps a payload, and the description arrives
+ * only after them.  At most MIG_LIMIT_DEVICE_STATE bytes in all; a payload
+ * the walker cannot read is left out (its fields were still compared by
+ * type).  FALSE with @error when the input cannot be read again.
  */
-static bool read_values(const char *path, MpVmConfig *c, GError **error)
+static bool read_values(Input *in, GError **error)
 {
+    MpVmConfig *c = in->config;
     uint64_t held = 0;
-    int fd;
 
     if (c->kind != MP_VMCONFIG_STREAM || !c->vmdesc) {
         return true;
-    }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: %s", path,
-                    g_strerror(errno));
-        return false;
     }
     for (guint i = 0; i < c->sections->len; i++) {
         const MpSectionRef *s = &g_array_index(c->sections, MpSectionRef, i);
@@ -159,11 +258,8 @@ static bool read_values(const char *path, MpVmConfig *c, GError **error)
         }
         held += pl->length;
         buf = g_malloc(pl->length ? (size_t)pl->length : 1);
-        if (!read_at(fd, buf, (size_t)pl->length, pl->offset)) {
-            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-                        "%s: cannot read back section '%s' at offset %" G_GUINT64_FORMAT
-                        ": %s", path, s->idstr, pl->offset, g_strerror(errno));
-            close(fd);
+        if (!input_read(in, buf, (size_t)pl->length, pl->offset, error)) {
+            g_prefix_error(error, "section '%s': ", s->idstr);
             return false;
         }
         values = mig_vmstate_walk(mig_vmstate_desc_lookup(c->vmdesc, s->idstr, s->instance),
@@ -172,17 +268,15 @@ static bool read_values(const char *path, MpVmConfig *c, GError **error)
             mp_vmconfig_set_values(c, i, values);
         }
     }
-    close(fd);
     return true;
 }
 
 /*
- * Walk the FULL section @s of @file, whose payload is @pl, with @layouts,
- * reading the payload back from @fd; @walked counts the payload bytes
- * walked so far.  Returns the finding added, or NULL.  FALSE in @read_ok
- * with @error when the file cannot be read again.
+ * Walk the FULL section @s of @in, whose payload is @pl, with @layouts;
+ * @walked counts the payload bytes walked so far.  Returns the finding
+ * added, or NULL; NULL with @error set when @in cannot be read again.
  */
-static const MpFinding *walk_with_layout(int fd, const char *path, const MigVmstateDesc *layouts,
+static const MpFinding *walk_with_layout(Input *in, const MigVmstateDesc *layouts,
                                          const MpSectionRef *s, const MpVmPayload *pl,
                                          const char *where, uint64_t *walked, MpReport *report,
                                          GError **error)
@@ -191,7 +285,7 @@ static const MpFinding *walk_with_layout(int fd, const char *path, const MigVmst
 
     if (!pl->complete) {
         return mp_device_layout_unchecked(s->idstr, s->instance, where,
-                                          "the file ends before the section does", report);
+                                          "the input ends before the section does", report);
     }
     /* the proxy holds no more device state than this either */
     if (pl->length > MIG_LIMIT_DEVICE_STATE - *walked) {
@@ -201,10 +295,8 @@ static const MpFinding *walk_with_layout(int fd, const char *path, const MigVmst
     }
     *walked += pl->length;
     buf = g_malloc(pl->length ? (size_t)pl->length : 1);
-    if (!read_at(fd, buf, (size_t)pl->length, pl->offset)) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-                    "%s: cannot read back section '%s' at offset %" G_GUINT64_FORMAT ": %s",
-                    path, s->idstr, pl->offset, g_strerror(errno));
+    if (!input_read(in, buf, (size_t)pl->length, pl->offset, error)) {
+        g_prefix_error(error, "section '%s': ", s->idstr);
         return NULL;
     }
     return mp_check_device_layout(layouts, s->idstr, s->instance, s->version, buf,
@@ -216,17 +308,16 @@ static const MpFinding *walk_with_layout(int fd, const char *path, const MigVmst
  * all of RAM (proxy/devgate.c): each section header against the
  * destination's devices and CPUs and its section list, and, when @dst has
  * layouts, each FULL section sent after RAM's setup walked field by field
- * with the destination's layout, its payload read back from @path.  So a
- * dry run says what the proxy would.  FALSE with @error when the file
- * cannot be read again.
+ * with the destination's layout, its payload read back from @in.  So a
+ * dry run says what the proxy would.  FALSE with @error when @in cannot be
+ * read again.
  */
-static bool check_device_state(const char *path, const MpVmConfig *file, const MpFacts *dst,
-                               MpReport *report, GError **error)
+static bool check_device_state(Input *in, const MpFacts *dst, MpReport *report, GError **error)
 {
+    const MpVmConfig *file = in->config;
     g_autoptr(GHashTable) done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     bool walk = dst->layouts != NULL, ram_setup_sent = false;
     uint64_t walked = 0;
-    int fd = -1;
 
     if (walk && !file->certain) {
         /* a payload's end would be a guess: a walk on it proves nothing */
@@ -234,18 +325,12 @@ static bool check_device_state(const char *path, const MpVmConfig *file, const M
                                    "its section boundaries are not confirmed", report);
         walk = false;
     }
-    if (walk && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: %s", path,
-                    g_strerror(errno));
-        return false;
-    }
     for (guint i = 0; i < file->sections->len; i++) {
         const MpSectionRef *s = &g_array_index(file->sections, MpSectionRef, i);
         const MpVmPayload *pl = &g_array_index(file->payloads, MpVmPayload, i);
         g_autofree char *where = g_strdup_printf(
-            "%s section %u '%s' instance %u, its payload at file offset %" G_GUINT64_FORMAT,
+            "%s section %u '%s' instance %u, its payload at stream offset %" G_GUINT64_FORMAT,
             mig_section_type_name(s->type), s->section_id, s->idstr, s->instance, pl->offset);
-
         bool refused = false;
 
         if (g_hash_table_add(done, g_strdup_printf("%u:%s", s->instance, s->idstr))) {
@@ -263,26 +348,29 @@ static bool check_device_state(const char *path, const MpVmConfig *file, const M
         } else if (walk && ram_setup_sent && !refused && s->type == QEMU_VM_SECTION_FULL) {
             g_autoptr(GError) local = NULL;
 
-            walk_with_layout(fd, path, dst->layouts, s, pl, where, &walked, report, &local);
+            walk_with_layout(in, dst->layouts, s, pl, where, &walked, report, &local);
             if (local) {
                 g_propagate_error(error, g_steal_pointer(&local));
-                close(fd);
                 return false;
             }
         }
-    }
-    if (fd >= 0) {
-        close(fd);
     }
     return true;
 }
 
 /* One line saying what an input is. */
-static char *describe(const MpVmConfig *c)
+static char *describe(const Input *in)
 {
+    const MpVmConfig *c = in->config;
     const MpFacts *f = c->facts;
-    GString *s = g_string_new(mp_vmconfig_kind_name(c->kind));
+    GString *s = g_string_new(NULL);
 
+    if (in->capture) {
+        g_string_append_printf(s, "capture, session %u, %s pages, ",
+                               mp_capture_stream_session(in->capture),
+                               pages_mode_name(mp_capture_stream_pages(in->capture)));
+    }
+    g_string_append(s, mp_vmconfig_kind_name(c->kind));
     g_string_append_printf(s, ", machine %s", f->machine ? f->machine : "unknown");
     g_string_append_printf(s, ", %u RAM block(s)", f->ramblocks->len);
     if (c->sections) {
@@ -306,13 +394,21 @@ static void add_nullable(JsonBuilder *b, const char *name, const char *value)
     }
 }
 
-static void add_input(JsonBuilder *b, const char *member, const char *path,
-                      const MpVmConfig *c)
+/* @in NULL: the destination's QMP at @path. */
+static void add_input(JsonBuilder *b, const char *member, const char *path, const Input *in)
 {
+    const MpVmConfig *c = in ? in->config : NULL;
+
     json_builder_set_member_name(b, member);
     json_builder_begin_object(b);
     add_nullable(b, "path", path);
     add_nullable(b, "kind", c ? mp_vmconfig_kind_name(c->kind) : "qmp");
+    if (in && in->capture) {
+        json_builder_set_member_name(b, "capture_session");
+        json_builder_add_int_value(b, mp_capture_stream_session(in->capture));
+        add_nullable(b, "capture_pages",
+                     pages_mode_name(mp_capture_stream_pages(in->capture)));
+    }
     if (c) {
         add_nullable(b, "machine", c->facts->machine);
         json_builder_set_member_name(b, "sections");
@@ -335,7 +431,7 @@ typedef struct {
     const char *src_label, *dst_label;   /* "A"/"B", or "file"/"destination" */
     const char *src_member, *dst_member; /* JSON names of the two values */
     const char *src_path, *dst_path;
-    const MpVmConfig *src, *dst;         /* dst NULL for --dest-qmp */
+    const Input *src, *dst;              /* dst NULL for --dest-qmp */
 } Output;
 
 static int print_report(const Output *o, const MpReport *r, bool json)
@@ -381,7 +477,7 @@ static int print_report(const Output *o, const MpReport *r, bool json)
         return ok ? 0 : 1;
     }
     {
-        g_autofree char *ds = o->src ? describe(o->src) : NULL;
+        g_autofree char *ds = describe(o->src);
         g_autofree char *dd = o->dst ? describe(o->dst) : g_strdup("QMP");
 
         printf("%s: %s (%s)\n", o->src_label, o->src_path, ds);
@@ -451,16 +547,17 @@ int mp_offline_diff(int argc, char **argv)
     g_autoptr(GOptionContext) ctx = g_option_context_new(
         "A B - every difference that matters for migrating from A to B");
     g_autoptr(GError) error = NULL;
-    g_autoptr(MpVmConfig) a = NULL;
-    g_autoptr(MpVmConfig) b = NULL;
+    g_auto(Input) a = INPUT_INIT;
+    g_auto(Input) b = INPUT_INIT;
     g_autoptr(MpPolicy) policy = NULL;
     g_autoptr(MpReport) report = NULL;
     Output o = { .what = "diff", .src_label = "A", .dst_label = "B",
                  .src_member = "a", .dst_member = "b" };
 
     g_option_context_set_description(ctx,
-        "A and B are stream files (migrate \"exec:cat > FILE\", file:, mapped-ram) or\n"
-        "profiles (migproxy probe).  A is the source side, B the destination side.\n"
+        "A and B are stream files (migrate \"exec:cat > FILE\", file:, mapped-ram),\n"
+        "captures (migproxy --capture: the main connection of the first migration in it)\n"
+        "or profiles (migproxy probe).  A is the source side, B the destination side.\n"
         "Exit status: 0 compatible, 1 not, 2 usage, I/O or an input that does not decode.\n");
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &error) || argc != 3) {
@@ -472,26 +569,28 @@ int mp_offline_diff(int argc, char **argv)
         fprintf(stderr, "migproxy diff: --policy %s: %s\n", policy_file, error->message);
         return 2;
     }
-    if (!(a = load_input(argv[1], &error)) || !(b = load_input(argv[2], &error))) {
+    a.path = argv[1];
+    b.path = argv[2];
+    if (!load_input(&a, &error) || !load_input(&b, &error)) {
         fprintf(stderr, "migproxy diff: %s\n", error->message);
         return 2;
     }
     /* values only matter where both sides carry them */
-    if (a->vmdesc && b->vmdesc &&
-        (!read_values(argv[1], a, &error) || !read_values(argv[2], b, &error))) {
+    if (a.config->vmdesc && b.config->vmdesc &&
+        (!read_values(&a, &error) || !read_values(&b, &error))) {
         fprintf(stderr, "migproxy diff: %s\n", error->message);
         return 2;
     }
     report = mp_policy_new_report(policy);
     mp_report_override_hint(report, "source-facts-partial", SAVED_STREAM_CAPS_HINT);
-    mp_diff_configs(report, a, b);
-    if (!check_dest_vmstate("diff", dest_vmstate, a, report)) {
+    mp_diff_configs(report, a.config, b.config);
+    if (!check_dest_vmstate("diff", dest_vmstate, a.config, report)) {
         return 2;
     }
     o.src_path = argv[1];
     o.dst_path = argv[2];
-    o.src = a;
-    o.dst = b;
+    o.src = &a;
+    o.dst = &b;
     return print_report(&o, report, json);
 }
 
@@ -520,8 +619,8 @@ int mp_offline_check(int argc, char **argv)
     g_autoptr(GOptionContext) ctx = g_option_context_new(
         "FILE - can this saved VM be restored on that destination?");
     g_autoptr(GError) error = NULL;
-    g_autoptr(MpVmConfig) file = NULL;
-    g_autoptr(MpVmConfig) dst = NULL;
+    g_auto(Input) file = INPUT_INIT;
+    g_auto(Input) dst = INPUT_INIT;
     g_autoptr(MpFacts) qmp_facts = NULL;
     g_autoptr(MpPolicy) policy = NULL;
     g_autoptr(MpReport) report = NULL;
@@ -531,7 +630,8 @@ int mp_offline_check(int argc, char **argv)
 
     g_option_context_set_description(ctx,
         "FILE is a stream written with migrate \"exec:cat > FILE\" or file:FILE (mapped-ram\n"
-        "files of QEMU 9.0+ included).  The checks are the proxy's gate checks.\n"
+        "files of QEMU 9.0+ included), or a capture of a migration (migproxy --capture,\n"
+        "any page mode).  The checks are the ones the proxy makes.\n"
         "Exit status: 0 can be restored, 1 cannot, 2 usage, I/O or a file that does not "
         "decode.\n");
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -546,26 +646,28 @@ int mp_offline_check(int argc, char **argv)
         fprintf(stderr, "migproxy check: --policy %s: %s\n", policy_file, error->message);
         return 2;
     }
-    if (!(file = load_input(argv[1], &error))) {
+    file.path = argv[1];
+    if (!load_input(&file, &error)) {
         fprintf(stderr, "migproxy check: %s\n", error->message);
         return 2;
     }
-    if (file->kind != MP_VMCONFIG_STREAM) {
+    if (file.config->kind != MP_VMCONFIG_STREAM) {
         fprintf(stderr, "migproxy check: %s is a profile, not a saved VM (compare two "
                 "configurations with migproxy diff)\n", argv[1]);
         return 2;
     }
     if (dest_profile) {
-        if (!(dst = load_input(dest_profile, &error))) {
+        dst.path = dest_profile;
+        if (!load_input(&dst, &error)) {
             fprintf(stderr, "migproxy check: --dest-profile %s\n", error->message);
             return 2;
         }
-        if (dst->kind != MP_VMCONFIG_PROFILE) {
+        if (dst.config->kind != MP_VMCONFIG_PROFILE) {
             fprintf(stderr, "migproxy check: --dest-profile %s is a stream, not a profile "
                     "(compare two streams with migproxy diff)\n", dest_profile);
             return 2;
         }
-        dst_facts = dst->facts;
+        dst_facts = dst.config->facts;
     } else {
         g_autoptr(MpQmp) qmp = mp_qmp_connect(dest_qmp, (guint)timeout, &error);
 
@@ -580,17 +682,17 @@ int mp_offline_check(int argc, char **argv)
     }
     report = mp_policy_new_report(policy);
     mp_report_override_hint(report, "source-facts-partial", SAVED_STREAM_CAPS_HINT);
-    mp_check_prefix(file->facts, dst_facts, policy, report);
-    if (!check_device_state(argv[1], file, dst_facts, report, &error)) {
+    mp_check_prefix(file.config->facts, dst_facts, policy, report);
+    if (!check_device_state(&file, dst_facts, report, &error)) {
         fprintf(stderr, "migproxy check: %s\n", error->message);
         return 2;
     }
-    if (!check_dest_vmstate("check", dest_vmstate, file, report)) {
+    if (!check_dest_vmstate("check", dest_vmstate, file.config, report)) {
         return 2;
     }
     o.src_path = argv[1];
     o.dst_path = dest_profile ? dest_profile : dest_qmp;
-    o.src = file;
-    o.dst = dst;
+    o.src = &file;
+    o.dst = dest_profile ? &dst : NULL;
     return print_report(&o, report, json);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # offline-cli.sh - migproxy diff and check on inputs that are not what they
 # should be: garbage, an empty file, a truncated stream, a broken or foreign
-# JSON file, a directory, a missing or unreadable file, and wrong usage.
+# JSON file, a directory, a capture of garbage or of a version to come, a
+# missing or unreadable file, and wrong usage.
 # Each must exit 2 with one line that names the file and, for a stream,
 # the offset where reading stopped; none may crash.  No QEMU: the valid
 # stream is the recorded 10.2 mapped-ram file.
@@ -21,6 +22,9 @@ head -c 1000000 "$good" >"$T/truncated"
 printf '{ "migproxy_profile": 1, ' >"$T/broken.json"
 printf '{ "hello": "world" }\n' >"$T/foreign.json"
 mkdir "$T/capture"
+# a capture's magic and version, then random bytes; one of a version to come
+{ printf 'MIGPCAP\032\0\0\0\001'; head -c 4096 /dev/urandom; } >"$T/garbage.cap"
+{ printf 'MIGPCAP\032\0\0\0\011'; head -c 64 /dev/urandom; } >"$T/future.cap"
 
 # expect_error NAME PATTERN ARGS...: migproxy ARGS exits 2, says nothing on
 # stdout, and its stderr matches the extended regex PATTERN.
@@ -52,6 +56,10 @@ expect_error broken-json "^migproxy diff: $T/broken.json: " diff "$good" "$T/bro
 expect_error foreign-json "^migproxy diff: $T/foreign.json: .*migproxy_profile" \
     diff "$T/foreign.json" "$good"
 expect_error directory "^migproxy diff: $T/capture: a directory" diff "$T/capture" "$good"
+expect_error capture-garbage "^migproxy check: $T/garbage.cap: no migration in the capture.*at byte [0-9]+" \
+    check "$T/garbage.cap" --dest-profile "$T/foreign.json"
+expect_error capture-version "^migproxy diff: $T/future.cap: .*version 9" \
+    diff "$T/future.cap" "$good"
 expect_error missing "^migproxy diff: $T/nonexistent: No such file" diff "$T/nonexistent" "$good"
 if [ "$(id -u)" != 0 ]; then
     cp "$T/empty" "$T/unreadable" && chmod 000 "$T/unreadable"
