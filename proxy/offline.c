@@ -116,8 +116,10 @@ static bool decode_input(Input *in, GError **error)
         g_set_error(error, local->domain, local->code,
                     "%s: not a stream migproxy can read: %s%s%s%s", in->path, local->message,
                     stop ? " (" : "", stop ? stop : "", stop ? ")" : "");
-    } else if (rc == MP_STREAM_FILE_IO) {
+    } else if (rc == MP_STREAM_FILE_IO && in->capture) {
         g_set_error(error, local->domain, local->code, "%s: %s", in->path, local->message);
+    } else if (rc == MP_STREAM_FILE_IO) {
+        g_propagate_error(error, g_steal_pointer(&local));     /* names the file */
     }
     c->certain = mig_decoder_certain(dec);
     mig_decoder_free(dec);
