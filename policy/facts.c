@@ -407,6 +407,16 @@ MpFacts *mp_facts_load(const char *path, GError **error)
     return facts;
 }
 
+bool mp_facts_is_profile_text(const uint8_t *head, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && g_ascii_isspace(head[i])) {
+        i++;
+    }
+    return i < len && head[i] == '{';
+}
+
 MpFacts *mp_facts_from_json(const char *text, gssize length, GError **error)
 {
     g_autoptr(JsonParser) parser = json_parser_new();

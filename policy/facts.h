@@ -162,6 +162,12 @@ MpFacts *mp_facts_from_json(const char *text, gssize length, GError **error);
 #define MP_FACTS_PROFILE_MAX (4u * MIG_LIMIT_VMDESC)
 /* The profile in the file @path; NULL with @error, which names @path. */
 MpFacts *mp_facts_load(const char *path, GError **error);
+/*
+ * Does a file that starts with the @len bytes @head hold a profile (a JSON
+ * object: '{' after any white space)?  A stream starts with QEMU's magic,
+ * a capture with its own, so neither does.
+ */
+bool mp_facts_is_profile_text(const uint8_t *head, size_t len);
 
 #define MP_FACTS_ERROR (mp_facts_error_quark())
 GQuark mp_facts_error_quark(void);

@@ -12,15 +12,10 @@
  */
 #include "offline.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <json-glib/json-glib.h>
 
-#include "capture-stream.h"
 #include "check.h"
 #include "decoder.h"
 #include "dest-sections.h"
@@ -29,6 +24,7 @@
 #include "diff.h"
 #include "qmp.h"
 #include "stream-file.h"
+#include "stream-source.h"
 #include "vmconfig.h"
 #include "vmstate-dump.h"
 
@@ -43,31 +39,27 @@
 
 /*
  * One input of diff or check and the configuration read from it: a stream
- * file (read back with pread), a capture (the main connection of its first
- * migration, source side, read back from the mapped file), or a profile.
+ * file, a capture or a profile (stream-source.h).
  */
 typedef struct {
     const char *path;
     MpVmConfig *config;
-    int fd;                     /* a stream file, else -1 */
-    GMappedFile *map;           /* a capture, else NULL */
-    MpCaptureStream *capture;
+    MpStreamSource *src;        /* a stream file or a capture, else NULL */
 } Input;
-
-#define INPUT_INIT { .fd = -1 }
 
 static void input_clear(Input *in)
 {
     g_clear_pointer(&in->config, mp_vmconfig_free);
-    g_clear_pointer(&in->capture, mp_capture_stream_free);
-    g_clear_pointer(&in->map, g_mapped_file_unref);
-    if (in->fd >= 0) {
-        close(in->fd);
-        in->fd = -1;
-    }
+    g_clear_pointer(&in->src, mp_stream_source_free);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Input, input_clear)
+
+/* A capture's stream, else NULL. */
+static const MpCaptureStream *input_capture(const Input *in)
+{
+    return in->src ? mp_stream_source_capture(in->src) : NULL;
+}
 
 static const char *pages_mode_name(Migcap__PagesMode mode)
 {
@@ -79,26 +71,6 @@ static const char *pages_mode_name(Migcap__PagesMode mode)
     }
 }
 
-/* The capture's stream fed to @dec from its first byte, page payloads left out as zeros. */
-static MpStreamFileResult decode_capture(MpCaptureStream *cs, MigDecoder *dec, GError **error)
-{
-    uint64_t length = mp_capture_stream_length(cs);
-    g_autofree uint8_t *buf = g_malloc(OFFLINE_CHUNK);
-
-    for (uint64_t at = 0; at < length;) {
-        size_t n = (size_t)MIN((uint64_t)OFFLINE_CHUNK, length - at);
-
-        if (!mp_capture_stream_read(cs, at, buf, n, true, error)) {
-            return MP_STREAM_FILE_IO;
-        }
-        if (!mig_decoder_feed(dec, buf, n, error)) {
-            return MP_STREAM_FILE_UNDECODABLE;
-        }
-        at += n;
-    }
-    return mig_decoder_finish(dec, error) ? MP_STREAM_FILE_OK : MP_STREAM_FILE_UNDECODABLE;
-}
-
 /* All of @in's stream into its configuration.  FALSE with @error (offset in it). */
 static bool decode_input(Input *in, GError **error)
 {
@@ -106,18 +78,11 @@ static bool decode_input(Input *in, GError **error)
     MpVmConfig *c = in->config;
     MigDecoder *dec = mig_decoder_new(&cfg, mp_vmconfig_stream_event, c);
     g_autoptr(GError) local = NULL;
-    MpStreamFileResult rc = in->capture
-        ? decode_capture(in->capture, dec, &local)
-        : mp_stream_file_decode(in->fd, in->path, dec, OFFLINE_CHUNK, &local);
-    /* a capture that stops early: the decoder's complaint comes from there */
-    const char *stop = in->capture ? mp_capture_stream_stop(in->capture) : NULL;
+    MpStreamFileResult rc = mp_stream_source_decode(in->src, dec, OFFLINE_CHUNK, &local);
 
     if (rc == MP_STREAM_FILE_UNDECODABLE) {
-        g_set_error(error, local->domain, local->code,
-                    "%s: not a stream migproxy can read: %s%s%s%s", in->path, local->message,
-                    stop ? " (" : "", stop ? stop : "", stop ? ")" : "");
-    } else if (rc == MP_STREAM_FILE_IO && in->capture) {
-        g_set_error(error, local->domain, local->code, "%s: %s", in->path, local->message);
+        g_set_error(error, local->domain, local->code, "%s: not a stream migproxy can read: %s",
+                    in->path, local->message);
     } else if (rc == MP_STREAM_FILE_IO) {
         g_propagate_error(error, g_steal_pointer(&local));     /* names the file */
     }
@@ -129,73 +94,27 @@ static bool decode_input(Input *in, GError **error)
     return rc == MP_STREAM_FILE_OK;
 }
 
-/* @in->path, a capture file: map it and pick its first migration's stream. */
-static bool open_capture(Input *in, GError **error)
-{
-    g_autoptr(GError) local = NULL;
-
-    in->map = g_mapped_file_new(in->path, FALSE, error);
-    if (!in->map) {
-        return false;
-    }
-    in->capture = mp_capture_stream_new((const uint8_t *)g_mapped_file_get_contents(in->map),
-                                        g_mapped_file_get_length(in->map), 0, 0,
-                                        MIGCAP__DIRECTION__UP, &local);
-    if (!in->capture) {
-        g_set_error(error, local->domain, local->code, "%s: %s", in->path, local->message);
-        return false;
-    }
-    if (mp_capture_stream_sessions(in->capture) > 1) {
-        fprintf(stderr, "migproxy: %s holds %u migrations; the first (session %u) is read\n",
-                in->path, mp_capture_stream_sessions(in->capture),
-                mp_capture_stream_session(in->capture));
-    }
-    return true;
-}
-
 /* A stream file, a capture or a profile at @in->path; FALSE with @error. */
 static bool load_input(Input *in, GError **error)
 {
-    struct stat st;
-    char head[64];
-    ssize_t n, i = 0;
+    g_autofree char *note = NULL;
 
-    in->fd = open(in->path, O_RDONLY | O_CLOEXEC);
-    if (in->fd < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: %s", in->path,
-                    g_strerror(errno));
+    in->src = mp_stream_source_open(in->path, error);
+    if (!in->src) {
         return false;
     }
-    if (fstat(in->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_IS_DIRECTORY,
-                    "%s: a directory (give a stream file, a capture or a profile)", in->path);
-        return false;
-    }
-    do {
-        n = pread(in->fd, head, sizeof(head), 0);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: %s", in->path,
-                    g_strerror(errno));
-        return false;
-    }
-    while (i < n && g_ascii_isspace(head[i])) {
-        i++;
-    }
-    if (i < n && head[i] == '{') {
+    if (mp_stream_source_kind(in->src) == MP_STREAM_SOURCE_PROFILE) {
         MpFacts *facts = mp_facts_load(in->path, error);
 
+        g_clear_pointer(&in->src, mp_stream_source_free);
         in->config = facts ? mp_vmconfig_from_facts(facts) : NULL;
         return in->config != NULL;
     }
-    in->config = mp_vmconfig_new(MP_VMCONFIG_STREAM);
-    if (mp_capture_is_capture((const uint8_t *)head, (size_t)n)) {
-        close(in->fd);
-        in->fd = -1;
-        if (!open_capture(in, error)) {
-            return false;
-        }
+    note = mp_stream_source_note(in->src);
+    if (note) {
+        fprintf(stderr, "migproxy: %s\n", note);
     }
+    in->config = mp_vmconfig_new(MP_VMCONFIG_STREAM);
     return decode_input(in, error);
 }
 
@@ -205,32 +124,7 @@ static bool load_input(Input *in, GError **error)
  */
 static bool input_read(Input *in, uint8_t *buf, size_t len, uint64_t offset, GError **error)
 {
-    size_t done = 0;
-
-    if (in->capture) {
-        if (!mp_capture_stream_read(in->capture, offset, buf, len, false, error)) {
-            g_prefix_error(error, "%s: ", in->path);
-            return false;
-        }
-        return true;
-    }
-    while (done < len) {
-        ssize_t n = pread(in->fd, buf + done, len - done, (off_t)(offset + done));
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            int saved = n == 0 ? EIO : errno;
-
-            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved),
-                        "%s: cannot read back %zu bytes at offset %" G_GUINT64_FORMAT ": %s",
-                        in->path, len, offset, g_strerror(saved));
-            return false;
-        }
-        done += (size_t)n;
-    }
-    return true;
+    return mp_stream_source_read(in->src, offset, buf, len, error);
 }
 
 /*
@@ -367,10 +261,10 @@ static char *describe(const Input *in)
     const MpFacts *f = c->facts;
     GString *s = g_string_new(NULL);
 
-    if (in->capture) {
+    if (input_capture(in)) {
         g_string_append_printf(s, "capture, session %u, %s pages, ",
-                               mp_capture_stream_session(in->capture),
-                               pages_mode_name(mp_capture_stream_pages(in->capture)));
+                               mp_capture_stream_session(input_capture(in)),
+                               pages_mode_name(mp_capture_stream_pages(input_capture(in))));
     }
     g_string_append(s, mp_vmconfig_kind_name(c->kind));
     g_string_append_printf(s, ", machine %s", f->machine ? f->machine : "unknown");
@@ -405,11 +299,11 @@ static void add_input(JsonBuilder *b, const char *member, const char *path, cons
     json_builder_begin_object(b);
     add_nullable(b, "path", path);
     add_nullable(b, "kind", c ? mp_vmconfig_kind_name(c->kind) : "qmp");
-    if (in && in->capture) {
+    if (in && input_capture(in)) {
         json_builder_set_member_name(b, "capture_session");
-        json_builder_add_int_value(b, mp_capture_stream_session(in->capture));
+        json_builder_add_int_value(b, mp_capture_stream_session(input_capture(in)));
         add_nullable(b, "capture_pages",
-                     pages_mode_name(mp_capture_stream_pages(in->capture)));
+                     pages_mode_name(mp_capture_stream_pages(input_capture(in))));
     }
     if (c) {
         add_nullable(b, "machine", c->facts->machine);
@@ -549,8 +443,8 @@ int mp_offline_diff(int argc, char **argv)
     g_autoptr(GOptionContext) ctx = g_option_context_new(
         "A B - every difference that matters for migrating from A to B");
     g_autoptr(GError) error = NULL;
-    g_auto(Input) a = INPUT_INIT;
-    g_auto(Input) b = INPUT_INIT;
+    g_auto(Input) a = { 0 };
+    g_auto(Input) b = { 0 };
     g_autoptr(MpPolicy) policy = NULL;
     g_autoptr(MpReport) report = NULL;
     Output o = { .what = "diff", .src_label = "A", .dst_label = "B",
@@ -621,8 +515,8 @@ int mp_offline_check(int argc, char **argv)
     g_autoptr(GOptionContext) ctx = g_option_context_new(
         "FILE - can this saved VM be restored on that destination?");
     g_autoptr(GError) error = NULL;
-    g_auto(Input) file = INPUT_INIT;
-    g_auto(Input) dst = INPUT_INIT;
+    g_auto(Input) file = { 0 };
+    g_auto(Input) dst = { 0 };
     g_autoptr(MpFacts) qmp_facts = NULL;
     g_autoptr(MpPolicy) policy = NULL;
     g_autoptr(MpReport) report = NULL;
