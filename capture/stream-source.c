@@ -75,20 +75,12 @@ static bool sniff(MpStreamSource *src, GError **error)
         src->kind = MP_STREAM_SOURCE_PROFILE;
     } else if (mp_capture_is_capture(head, (size_t)n)) {
         src->kind = MP_STREAM_SOURCE_CAPTURE;
-        if (!open_capture(src, error)) {
-            return false;
-        }
-    } else {
-        src->kind = MP_STREAM_SOURCE_FILE;
-        return true;
     }
-    /* what is read from here on comes from the profile parser or the map */
-    close(src->fd);
-    src->fd = -1;
     return true;
 }
 
-MpStreamSource *mp_stream_source_open(const char *path, GError **error)
+/* @path open, its kind told; nothing read beyond its first bytes. */
+static MpStreamSource *source_begin(const char *path, GError **error)
 {
     g_autoptr(MpStreamSource) src = g_new0(MpStreamSource, 1);
 
@@ -101,12 +93,35 @@ MpStreamSource *mp_stream_source_open(const char *path, GError **error)
         return NULL;
     }
     /* a pipe is decoded as a stream as it comes: nothing can be looked at twice */
-    if (lseek(src->fd, 0, SEEK_CUR) < 0) {
-        return g_steal_pointer(&src);
-    }
-    if (!sniff(src, error)) {
+    if (lseek(src->fd, 0, SEEK_CUR) >= 0 && !sniff(src, error)) {
         return NULL;
     }
+    return g_steal_pointer(&src);
+}
+
+bool mp_stream_source_peek(const char *path, MpStreamSourceKind *kind, GError **error)
+{
+    g_autoptr(MpStreamSource) src = source_begin(path, error);
+
+    if (src) {
+        *kind = src->kind;
+    }
+    return src != NULL;
+}
+
+MpStreamSource *mp_stream_source_open(const char *path, GError **error)
+{
+    g_autoptr(MpStreamSource) src = source_begin(path, error);
+
+    if (!src || src->kind == MP_STREAM_SOURCE_FILE) {
+        return g_steal_pointer(&src);
+    }
+    if (src->kind == MP_STREAM_SOURCE_CAPTURE && !open_capture(src, error)) {
+        return NULL;
+    }
+    /* what is read from here on comes from the map, or the profile parser */
+    close(src->fd);
+    src->fd = -1;
     return g_steal_pointer(&src);
 }
 

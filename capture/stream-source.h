@@ -33,6 +33,12 @@ typedef struct MpStreamSource MpStreamSource;
  * is a directory, or is a capture that holds no migration.
  */
 MpStreamSource *mp_stream_source_open(const char *path, GError **error);
+/*
+ * Only the kind of what is at @path, read from its first bytes: for a
+ * command that treats a capture as a whole, which need not hold a
+ * migration (the later part of a rotated capture).
+ */
+bool mp_stream_source_peek(const char *path, MpStreamSourceKind *kind, GError **error);
 void mp_stream_source_free(MpStreamSource *src);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MpStreamSource, mp_stream_source_free)
 

@@ -726,21 +726,6 @@ static void print_json(Dump *d, const GError *cut)
     printf("%s\n", text);
 }
 
-bool capture_dump_is_capture(const char *path)
-{
-    guint8 magic[MP_CAPTURE_MAGIC_LEN];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    bool yes;
-
-    if (fd < 0) {
-        return false;
-    }
-    yes = read(fd, magic, sizeof(magic)) == (ssize_t)sizeof(magic) &&
-          mp_capture_is_capture(magic, sizeof(magic));
-    close(fd);
-    return yes;
-}
-
 /* --timeline: the picture's geometry (SVG user units) */
 #define TL_WIDTH    1040
 #define TL_HEIGHT   480

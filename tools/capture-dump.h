@@ -9,9 +9,6 @@
 
 #include <stdbool.h>
 
-/* Does the file at @path start with the capture magic? */
-bool capture_dump_is_capture(const char *path);
-
 /*
  * Print the summary of the capture at @path (as JSON with @json); with
  * @extract_dir, write each connection's bytes per direction there instead;

@@ -8,15 +8,13 @@
  * device payload (it scans it for the footer), and the description that
  * says how to read one comes only after EOF.  The events give each FULL
  * section's payload offset (the header's end) and length, so once the
- * decode is over the payloads are read again with pread(), one at a time,
- * at most MIG_LIMIT_DEVICE_STATE bytes over all sections.  The price is
- * that --devices needs a file, not a pipe.
+ * decode is over the payloads are read again from the file or the capture
+ * (stream-source.h), one at a time, at most MIG_LIMIT_DEVICE_STATE bytes
+ * over all sections.  The price is that --devices needs a file, not a pipe.
  */
 #include "device-log.h"
 
-#include <errno.h>
 #include <string.h>
-#include <unistd.h>
 #include <json-glib/json-glib.h>
 #include "vmstate.h"
 
@@ -193,28 +191,6 @@ MigVmstateDesc *device_log_take_vmdesc(DeviceLog *log)
     return g_steal_pointer(&log->parsed);
 }
 
-/* All @len bytes at @offset, or FALSE with errno. */
-static bool read_at(int fd, uint8_t *buf, size_t len, uint64_t offset)
-{
-    size_t done = 0;
-
-    while (done < len) {
-        ssize_t n = pread(fd, buf + done, len - done, (off_t)(offset + done));
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            if (n == 0) {
-                errno = EIO;
-            }
-            return false;
-        }
-        done += (size_t)n;
-    }
-    return true;
-}
-
 /* analyze-migration.py's entry for the ram section: block -> length. */
 static JsonNode *ram_sizes(const DeviceLog *log)
 {
@@ -285,8 +261,8 @@ static void print_tree(FILE *out, const char *name, JsonNode *n, int indent)
     }
 }
 
-int device_log_print(DeviceLog *log, int fd, const MigVmstateDesc *reference, bool json,
-                     FILE *out)
+int device_log_print(DeviceLog *log, MpStreamSource *src, const MigVmstateDesc *reference,
+                     bool json, FILE *out)
 {
     g_autoptr(GError) err = NULL;
     const MigVmstateDesc *desc;
@@ -351,9 +327,9 @@ int device_log_print(DeviceLog *log, int fd, const MigVmstateDesc *reference, bo
         } else {
             held += r->payload_length;
             buf = g_malloc(r->payload_length ? (size_t)r->payload_length : 1);
-            if (!read_at(fd, buf, (size_t)r->payload_length, r->payload_offset)) {
-                fprintf(stderr, "migdump: cannot read back %s at offset %" G_GUINT64_FORMAT
-                        ": %s\n", key, r->payload_offset, g_strerror(errno));
+            if (!mp_stream_source_read(src, r->payload_offset, buf, (size_t)r->payload_length,
+                                       &err)) {
+                fprintf(stderr, "migdump: cannot read back %s: %s\n", key, err->message);
                 return 2;
             }
             if (reference) {

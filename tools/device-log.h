@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include "decoder.h"
 #include "devices.h"
+#include "stream-source.h"
 #include "vmstate.h"
 
 typedef struct DeviceLog DeviceLog;
@@ -38,17 +39,17 @@ const MigVmstateDesc *device_log_vmdesc(DeviceLog *log);
 MigVmstateDesc *device_log_take_vmdesc(DeviceLog *log);
 
 /*
- * Print every section that analyze-migration.py prints, from the file
- * open on @fd (payloads are read back at the offsets the events gave):
+ * Print every section that analyze-migration.py prints, from the stream
+ * of @src (payloads are read back at the offsets the events gave):
  * as text, or with @json as one object keyed "IDSTR (SECTION_ID)".
  * With @reference (a VMDESCRIPTION of another stream of the same
  * configuration) sections are walked by it (mig_vmstate_walk_foreign)
  * instead of the stream's own, which need not exist; a section whose
  * walk lands exactly on a boundary the footer scan guessed confirms it.
  * Problems go to stderr.  Returns 0 when every FULL section was decoded
- * field by field, 1 when one was not, 2 when @fd cannot be read back.
+ * field by field, 1 when one was not, 2 when @src cannot be read back.
  */
-int device_log_print(DeviceLog *log, int fd, const MigVmstateDesc *reference, bool json,
-                     FILE *out);
+int device_log_print(DeviceLog *log, MpStreamSource *src, const MigVmstateDesc *reference,
+                     bool json, FILE *out);
 
 #endif

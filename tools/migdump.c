@@ -12,12 +12,13 @@
  * section versions against a destination's -dump-vmstate file;
  * --compare-devices SRC DST compares the sections of two streams.  These
  * exit 1 when a section could not be decoded or a check found an error.
+ *
+ * A capture (migproxy --capture) gets its own summary (capture-dump.c);
+ * in the modes above, and as SRC, DST or REF, it is read as the stream of
+ * its first migration's main connection (stream-source.h).
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 #include <json-glib/json-glib.h>
 #include "capture-dump.h"
 #include "decoder.h"
@@ -26,6 +27,7 @@
 #include "devices.h"
 #include "facts.h"
 #include "stream-file.h"
+#include "stream-source.h"
 #include "vmstate-dump.h"
 
 typedef struct {
@@ -628,17 +630,12 @@ static void print_text(const char *path, const Summary *s, const MigDecoderStats
     }
 }
 
-/*
- * Feed the whole of @fd to @dec, then finish it.  Returns 0 when the
- * stream decoded to a clean end, 1 when the decoder said no (@err set),
- * 2 on a read error (reported here).
- */
 /* 0 decoded to a clean end, 1 not (@err), 2 a read error (said here). */
-static int decode_fd(const char *path, int fd, MigDecoder *dec, size_t chunk, GError **err)
+static int decode_source(MpStreamSource *src, MigDecoder *dec, size_t chunk, GError **err)
 {
     GError *io = NULL;
 
-    switch (mp_stream_file_decode(fd, path, dec, chunk, &io)) {
+    switch (mp_stream_source_decode(src, dec, chunk, &io)) {
     case MP_STREAM_FILE_OK:
         return 0;
     case MP_STREAM_FILE_UNDECODABLE:
@@ -650,6 +647,31 @@ static int decode_fd(const char *path, int fd, MigDecoder *dec, size_t chunk, GE
     fprintf(stderr, "migdump: %s\n", io->message);
     g_error_free(io);
     return 2;
+}
+
+/*
+ * @path opened as a stream (a stream file or a capture's first migration),
+ * or NULL when it cannot be, said on stderr: a profile is not a stream.
+ */
+static MpStreamSource *open_stream(const char *path)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(MpStreamSource) src = mp_stream_source_open(path, &err);
+    g_autofree char *note = NULL;
+
+    if (!src) {
+        fprintf(stderr, "migdump: %s\n", err->message);
+        return NULL;
+    }
+    if (mp_stream_source_kind(src) == MP_STREAM_SOURCE_PROFILE) {
+        fprintf(stderr, "migdump: %s: a profile, not a stream\n", path);
+        return NULL;
+    }
+    note = mp_stream_source_note(src);
+    if (note) {
+        fprintf(stderr, "migdump: %s\n", note);
+    }
+    return g_steal_pointer(&src);
 }
 
 /* Findings as "severity code: message" lines, or a JSON list with @json. */
@@ -693,26 +715,19 @@ static void on_device_event(const MigEvent *ev, void *opaque)
 }
 
 /*
- * The section headers of the main-channel stream in @path, or NULL when it
- * cannot be opened or did not decode to a clean end (said on stderr).
+ * The section headers of @src's stream, or NULL when it did not decode to
+ * a clean end (said on stderr).
  */
-static DeviceLog *sections_of(const char *path, uint32_t page_size, size_t chunk)
+static DeviceLog *sections_of(MpStreamSource *src, uint32_t page_size, size_t chunk)
 {
     MigDecoderConfig cfg = { .channel = MIG_CHANNEL_MAIN, .target_page_size = page_size };
     g_autoptr(GError) err = NULL;
     DeviceLog *log = device_log_new();
     MigDecoder *dec = mig_decoder_new(&cfg, on_device_event, log);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    int rc = 2;
+    int rc = decode_source(src, dec, chunk, &err);
 
-    if (fd < 0) {
-        fprintf(stderr, "migdump: %s: %s\n", path, g_strerror(errno));
-    } else {
-        rc = decode_fd(path, fd, dec, chunk, &err);
-        close(fd);
-        if (rc == 1) {
-            fprintf(stderr, "migdump: %s: %s\n", path, err->message);
-        }
+    if (rc == 1) {
+        fprintf(stderr, "migdump: %s: %s\n", mp_stream_source_path(src), err->message);
     }
     mig_decoder_free(dec);
     if (rc) {
@@ -725,8 +740,10 @@ static DeviceLog *sections_of(const char *path, uint32_t page_size, size_t chunk
 static int compare_devices(const char *src_path, const char *dst_path, uint32_t page_size,
                            size_t chunk, bool json)
 {
-    DeviceLog *src = sections_of(src_path, page_size, chunk);
-    DeviceLog *dst = src ? sections_of(dst_path, page_size, chunk) : NULL;
+    g_autoptr(MpStreamSource) src_stream = open_stream(src_path);
+    g_autoptr(MpStreamSource) dst_stream = src_stream ? open_stream(dst_path) : NULL;
+    DeviceLog *src = dst_stream ? sections_of(src_stream, page_size, chunk) : NULL;
+    DeviceLog *dst = src ? sections_of(dst_stream, page_size, chunk) : NULL;
     g_autoptr(MpReport) report = NULL;
     int rc;
 
@@ -762,36 +779,25 @@ static MigVmstateDesc *profile_layouts(const char *path)
 }
 
 /*
- * --description REF: the VMDESCRIPTION of the stream file @path, which
- * must decode to a clean end, or the layouts of a profile.  NULL when it
- * cannot be had (said on stderr).
+ * --description REF: the VMDESCRIPTION of the stream file or capture
+ * @path, which must decode to a clean end, or the layouts of a profile.
+ * NULL when it cannot be had (said on stderr).
  */
 static MigVmstateDesc *load_reference(const char *path, uint32_t page_size, size_t chunk)
 {
+    g_autoptr(GError) err = NULL;
+    g_autoptr(MpStreamSource) src = mp_stream_source_open(path, &err);
     DeviceLog *log;
     MigVmstateDesc *desc;
-    char first = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-    if (fd < 0) {
-        fprintf(stderr, "migdump: %s: %s\n", path, g_strerror(errno));
+    if (!src) {
+        fprintf(stderr, "migdump: %s\n", err->message);
         return NULL;
     }
-    /* a stream starts with QEVM, a profile with '{' */
-    if (read(fd, &first, 1) != 1) {
-        first = 0;
-    }
-    close(fd);
-    if (first == '{') {
+    if (mp_stream_source_kind(src) == MP_STREAM_SOURCE_PROFILE) {
         return profile_layouts(path);
     }
-
-    if (capture_dump_is_capture(path)) {
-        fprintf(stderr, "migdump: %s: a capture; extract the source's stream with --extract "
-                "and give that as --description\n", path);
-        return NULL;
-    }
-    log = sections_of(path, page_size, chunk);
+    log = sections_of(src, page_size, chunk);
     if (!log) {
         return NULL;
     }
@@ -830,7 +836,7 @@ static void summary_clear(Summary *s)
  * --devices or --dest-vmstate once the stream was decoded (@decode_err is
  * the decoder's error, if any).  Returns the exit status.
  */
-static int device_modes(Summary *s, const char *path, int fd, bool devices,
+static int device_modes(Summary *s, MpStreamSource *src, bool devices,
                         const MigVmstateDesc *reference, const char *dest_vmstate, bool json,
                         const GError *decode_err)
 {
@@ -839,7 +845,7 @@ static int device_modes(Summary *s, const char *path, int fd, bool devices,
     g_autoptr(MpReport) report = NULL;
 
     if (decode_err) {
-        fprintf(stderr, "migdump: %s: %s\n", path, decode_err->message);
+        fprintf(stderr, "migdump: %s: %s\n", mp_stream_source_path(src), decode_err->message);
     }
     if (devices) {
         if (decode_err && !reference && !device_log_has_vmdesc(s->devlog)) {
@@ -847,7 +853,7 @@ static int device_modes(Summary *s, const char *path, int fd, bool devices,
                     "VMDESCRIPTION that describes device fields comes\n");
             return 1;
         }
-        return device_log_print(s->devlog, fd, reference, json, stdout);
+        return device_log_print(s->devlog, src, reference, json, stdout);
     }
     dump = mp_vmstate_dump_load(dest_vmstate, &err);
     if (!dump) {
@@ -883,8 +889,9 @@ int main(int argc, char **argv)
         { "devices", 'd', 0, G_OPTION_ARG_NONE, &devices,
           "print every device section field by field (from the VMDESCRIPTION)", NULL },
         { "description", 0, 0, G_OPTION_ARG_FILENAME, &description,
-          "with --devices: describe devices by the VMDESCRIPTION of REF, a stream file of "
-          "the same configuration (FILE needs none of its own)", "REF" },
+          "with --devices: describe devices by the VMDESCRIPTION of REF, a stream file or "
+          "capture of the same configuration, or by a profile's layouts (FILE needs none "
+          "of its own)", "REF" },
         { "dest-vmstate", 0, 0, G_OPTION_ARG_FILENAME, &dest_vmstate,
           "check section versions against a destination's -dump-vmstate FILE", "FILE" },
         { "extract", 0, 0, G_OPTION_ARG_FILENAME, &extract,
@@ -892,7 +899,7 @@ int main(int argc, char **argv)
         { "timeline", 0, 0, G_OPTION_ARG_FILENAME, &timeline,
           "draw a capture's first migration as an SVG picture in FILE", "FILE" },
         { "compare-devices", 0, 0, G_OPTION_ARG_NONE, &compare,
-          "compare the sections of SRC with those of DST (two stream files)", NULL },
+          "compare the sections of SRC with those of DST (stream files or captures)", NULL },
         { NULL, 0, 0, 0, NULL, NULL, NULL }
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("FILE|-  |  --compare-devices SRC DST");
@@ -901,7 +908,9 @@ int main(int argc, char **argv)
     MigDecoderConfig cfg = { 0 };
     MigDecoder *dec;
     const char *path;
-    int fd, rc, status;
+    g_autoptr(MpStreamSource) src = NULL;
+    MpStreamSourceKind kind;
+    int rc, status;
     bool ok = true;
     uint64_t err_offset = 0;
 
@@ -943,8 +952,7 @@ int main(int argc, char **argv)
     }
     cfg.target_page_size = (uint32_t)page_size;
     path = argv[1];
-    if (extract || timeline || capture_dump_is_capture(path)) {
-        /* a file written by migproxy --capture, recognised by its magic */
+    if (extract || timeline) {
         return capture_dump(path, json, extract, timeline);
     }
     if (description) {
@@ -953,15 +961,27 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
-    if (fd < 0) {
-        fprintf(stderr, "migdump: %s: %s\n", path, g_strerror(errno));
+    if (!mp_stream_source_peek(path, &kind, &err)) {
+        fprintf(stderr, "migdump: %s\n", err->message);
         return 2;
     }
-    if (devices && lseek(fd, 0, SEEK_CUR) < 0) {
+    if (kind == MP_STREAM_SOURCE_CAPTURE && channel) {
+        fprintf(stderr, "migdump: %s: a capture is read as its first migration's main "
+                "connection; see the others with migdump CAPTURE or --extract\n", path);
+        return 2;
+    }
+    /* a file written by migproxy --capture: its own summary, unless a mode
+     * that reads one stream was asked for */
+    if (kind == MP_STREAM_SOURCE_CAPTURE && !devices && !dest_vmstate && !events) {
+        return capture_dump(path, json, NULL, NULL);
+    }
+    src = open_stream(path);
+    if (!src) {
+        return 2;
+    }
+    if (devices && !mp_stream_source_seekable(src)) {
         fprintf(stderr, "migdump: --devices reads device payloads back: give a file, "
                 "not a pipe\n");
-        close(fd);
         return 2;
     }
 
@@ -981,7 +1001,7 @@ int main(int argc, char **argv)
     }
     dec = mig_decoder_new(&cfg, on_event, &s);
 
-    rc = decode_fd(path, fd, dec, (size_t)chunk, &err);
+    rc = decode_source(src, dec, (size_t)chunk, &err);
     ok = rc == 0;
     if (rc == 1) {
         err_offset = mig_decoder_error_offset(dec);
@@ -990,7 +1010,7 @@ int main(int argc, char **argv)
     if (rc == 2) {
         status = 2;
     } else if (devices || dest_vmstate) {
-        status = device_modes(&s, path, fd, devices, reference, dest_vmstate, json, err);
+        status = device_modes(&s, src, devices, reference, dest_vmstate, json, err);
         status = ok ? status : MAX(status, 1);
     } else {
         if (json) {
@@ -1007,8 +1027,5 @@ int main(int argc, char **argv)
     }
     mig_decoder_free(dec);
     summary_clear(&s);
-    if (fd > 0) {
-        close(fd);
-    }
     return status;
 }

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # interop-qemu72-proxy-capture-check.sh - a capture as an input of `migproxy
-# check` and `diff`: "would last night's migration have gone to that
-# destination?"  A QEMU 7.2 guest with a qemu-xhci (p3=8) migrates through
+# check` and `diff` ("would last night's migration have gone to that
+# destination?") and of migdump's stream modes (--devices, --events,
+# --compare-devices, --description).  A QEMU 7.2 guest with a qemu-xhci (p3=8) migrates through
 # migproxy --capture-pages hash (accepted, the destination runs).  Then the
 # capture, with no guest memory in it, is checked against a profile of a
 # destination with p3=4 (device-layout on the xhci, as for the stream the
 # destination received) and of one like the source (nothing against it);
 # each report must equal the one on the received stream, finding for
-# finding.  A capture cut short reads up to the cut and says so; a full
+# finding, and migdump must print for the capture what it prints for that
+# stream.  A capture cut short reads up to the cut and says so; a full
 # capture reads like the stream too.
 . "$(dirname "$0")/proxy-functions.sh"
 require_migproxy
+require_migdump
 require_qemu_version 7.2
 migtest_init
 
@@ -76,6 +79,53 @@ run_check "$TESTDIR/diffs.json" diff --json "$cap" "$stream"
 check_eq "diff CAPTURE against the received stream: exit 0, no finding at all" \
     "$RC $(jq -c '.findings' "$TESTDIR/diffs.json")" '0 []'
 
+# migdump reads the capture as that stream: device state is kept in full
+# in every mode, page payloads read as zeros where only the structure counts
+# migdump_of OUT ARGS...: migdump ARGS into OUT (stderr OUT.err); RC
+migdump_of() {
+    local out=$1
+    shift
+    "$MIGDUMP" "$@" >"$out" 2>"$out.err"
+    RC=$?
+}
+migdump_of "$TESTDIR/dev-cap.json" --devices --json "$cap"
+check_eq "migdump --devices CAPTURE: exit 0, the xhci decoded field by field" \
+    "$RC $(jq -c '[to_entries[] | select(.key | test("xhci")) | .value.xhci | has("ports")]' \
+           "$TESTDIR/dev-cap.json")" "0 [true]"
+migdump_of "$TESTDIR/dev-stream.json" --devices --json "$stream"
+check_eq "... every section and field as for the received stream" \
+    "$(md5sum <"$TESTDIR/dev-cap.json")" "$(md5sum <"$TESTDIR/dev-stream.json")"
+migdump_of "$TESTDIR/ev-cap.txt" --events "$cap"
+check_eq "migdump --events CAPTURE: exit 0" "$RC" 0
+migdump_of "$TESTDIR/ev-stream.txt" --events "$stream"
+check_eq "... the received stream's $(wc -l <"$TESTDIR/ev-stream.txt") events, line for line" \
+    "$(md5sum <"$TESTDIR/ev-cap.txt")" "$(md5sum <"$TESTDIR/ev-stream.txt")"
+migdump_of "$TESTDIR/cmp.txt" --compare-devices "$cap" "$stream"
+check_eq "migdump --compare-devices CAPTURE STREAM: exit 0, no finding" \
+    "$RC $(tail -1 "$TESTDIR/cmp.txt")" "0 0 finding(s), 0 error(s)"
+# a profile's layouts as the description, the profile indented as a
+# person might save it (a file that starts with white space is a profile too)
+{ printf '\n   '; cat "$TESTDIR/p8.profile"; } >"$TESTDIR/p8-indented.profile"
+# (exit 1: the running source's CPU sends a subsection the paused reference
+# the profile was made from did not)
+migdump_of "$TESTDIR/desc-cap.json" --devices --json --description "$TESTDIR/p8-indented.profile" "$cap"
+check_eq "--description an indented profile, CAPTURE: exit 1, only the CPU not decoded" \
+    "$RC $(grep -c "cpu (5): .*no description of subsection 'cpu/msr_smi_count'" "$TESTDIR/desc-cap.json.err") $(jq -c '[to_entries[] | select(.key | test("xhci")) | .value.xhci | has("ports")]' "$TESTDIR/desc-cap.json")" \
+    "1 1 [true]"
+migdump_of "$TESTDIR/desc-stream.json" --devices --json --description "$TESTDIR/p8.profile" "$stream"
+check_eq "... the same output as for the received stream" \
+    "$RC $(md5sum <"$TESTDIR/desc-cap.json")" "1 $(md5sum <"$TESTDIR/desc-stream.json")"
+migdump_of "$TESTDIR/desc-ref.json" --devices --json --description "$cap" "$stream"
+check_eq "--description CAPTURE: its VMDESCRIPTION describes the stream" \
+    "$RC $(jq -c '[to_entries[] | select(.key | test("xhci")) | .value.xhci | has("ports")]' \
+           "$TESTDIR/desc-ref.json")" "0 [true]"
+migdump_of "$TESTDIR/chan.txt" --events --channel return-path "$cap"
+check_eq "--channel on a capture: exit 2, says how to see its other connections" \
+    "$RC $(grep -c "see the others with migdump CAPTURE or --extract" "$TESTDIR/chan.txt.err")" "2 1"
+migdump_of "$TESTDIR/prof.txt" "$TESTDIR/p8-indented.profile"
+check_eq "migdump PROFILE: exit 2, a profile is not a stream" \
+    "$RC $(grep -c "a profile, not a stream" "$TESTDIR/prof.txt.err")" "2 1"
+
 # text output names the capture
 run_check "$TESTDIR/cap4.txt" check "$cap" --dest-profile "$TESTDIR/p4.profile"
 check_eq "text: the input line says capture, session and page mode" \
@@ -88,6 +138,9 @@ run_check "$TESTDIR/cut.json" check --json "$TESTDIR/cut.cap" --dest-profile "$T
 check_eq "a capture cut short: exit 2, nothing on stdout" "$RC $(wc -c <"$TESTDIR/cut.json")" "2 0"
 check_eq "the message says where the stream ended and that the capture was cut" \
     "$(grep -Ec "truncated: input ended at offset [0-9]+ .*\(the capture is cut short: at byte [0-9]+: capture cut short inside a record" "$TESTDIR/cut.json.err")" 1
+migdump_of "$TESTDIR/cut-dev.txt" --devices "$TESTDIR/cut.cap"
+check_eq "migdump --devices on it: exit 1, the same reason" \
+    "$RC $(grep -Ec "truncated: input ended at offset [0-9]+ .*\(the capture is cut short: at byte [0-9]+" "$TESTDIR/cut-dev.txt.err")" "1 1"
 
 # a full capture of the same migration reads like the stream too
 qemu_stop dst8

@@ -8,6 +8,7 @@
  * tests/proxy/interop-qemu72-proxy-capture-check.sh.
  */
 #include <string.h>
+#include "capture-builder.h"
 #include "capture-stream.h"
 
 #define STREAM_LEN 144u
@@ -18,121 +19,6 @@ static void make_stream(uint8_t out[STREAM_LEN])
     for (guint i = 0; i < STREAM_LEN; i++) {
         out[i] = (uint8_t)(i * 7 + 3);
     }
-}
-
-static void put(GByteArray *cap, const Migcap__Record *r)
-{
-    size_t n = migcap__record__get_packed_size(r);
-    g_autofree uint8_t *buf = g_malloc(n ? n : 1);
-    uint32_t be = GUINT32_TO_BE((uint32_t)n);
-
-    migcap__record__pack(r, buf);
-    g_byte_array_append(cap, (const guint8 *)&be, 4);
-    g_byte_array_append(cap, buf, (guint)n);
-}
-
-static GByteArray *cap_new(Migcap__PagesMode pages)
-{
-    GByteArray *cap = g_byte_array_new();
-    uint8_t header[MP_CAPTURE_HEADER_LEN];
-    Migcap__Record r = MIGCAP__RECORD__INIT;
-    Migcap__FileStart fs = MIGCAP__FILE_START__INIT;
-
-    mp_capture_header(header);
-    g_byte_array_append(cap, header, sizeof(header));
-    fs.has_pages = true;
-    fs.pages = pages;
-    r.body_case = MIGCAP__RECORD__BODY_START;
-    r.start = &fs;
-    put(cap, &r);
-    return cap;
-}
-
-static void put_connection(GByteArray *cap, uint32_t session, uint32_t channel, const char *kind)
-{
-    Migcap__Record r = MIGCAP__RECORD__INIT;
-    Migcap__Connection c = MIGCAP__CONNECTION__INIT;
-
-    c.has_channel = true;
-    c.channel = channel;
-    c.kind = (char *)kind;
-    r.has_session = true;
-    r.session = session;
-    r.body_case = MIGCAP__RECORD__BODY_CONNECTION;
-    r.connection = &c;
-    put(cap, &r);
-}
-
-/* A chunk record as given: @data_len bytes of @data, the @holes. */
-static void put_chunk_raw(GByteArray *cap, uint32_t session, uint32_t channel, uint64_t from,
-                          uint64_t to, const uint8_t *data, size_t data_len,
-                          const uint64_t (*holes)[2], size_t n_holes)
-{
-    Migcap__Record r = MIGCAP__RECORD__INIT;
-    Migcap__Chunk ch = MIGCAP__CHUNK__INIT;
-    Migcap__Hole hole_msgs[4];
-    Migcap__Hole *hole_ptrs[4];
-
-    g_assert_cmpuint(n_holes, <=, 4);
-    for (size_t i = 0; i < n_holes; i++) {
-        migcap__hole__init(&hole_msgs[i]);
-        hole_msgs[i].has_offset = hole_msgs[i].has_length = true;
-        hole_msgs[i].offset = holes[i][0];
-        hole_msgs[i].length = (uint32_t)(holes[i][1] - holes[i][0]);
-        hole_ptrs[i] = &hole_msgs[i];
-    }
-    ch.has_channel = ch.has_direction = ch.has_offset = ch.has_length = ch.has_data = true;
-    ch.channel = channel;
-    ch.direction = MIGCAP__DIRECTION__UP;
-    ch.offset = from;
-    ch.length = (uint32_t)(to - from);
-    ch.data.data = (uint8_t *)data;
-    ch.data.len = data_len;
-    ch.n_holes = n_holes;
-    ch.holes = hole_ptrs;
-    r.has_session = true;
-    r.session = session;
-    r.body_case = MIGCAP__RECORD__BODY_CHUNK;
-    r.chunk = &ch;
-    put(cap, &r);
-}
-
-/*
- * A chunk of @session/@channel up: stream bytes [@from, @to) of @stream,
- * the ranges in @holes (pairs of start and end, @n_holes of them) left out.
- */
-static void put_chunk(GByteArray *cap, uint32_t session, uint32_t channel, const uint8_t *stream,
-                      uint64_t from, uint64_t to, const uint64_t (*holes)[2], size_t n_holes)
-{
-    g_autoptr(GByteArray) data = g_byte_array_new();
-    uint64_t at = from;
-
-    for (size_t i = 0; i < n_holes; i++) {
-        if (holes[i][0] > at) {
-            g_byte_array_append(data, stream + at, (guint)(holes[i][0] - at));
-        }
-        at = holes[i][1];
-    }
-    if (to > at) {
-        g_byte_array_append(data, stream + at, (guint)(to - at));
-    }
-    put_chunk_raw(cap, session, channel, from, to, data->data, data->len, holes, n_holes);
-}
-
-static void put_end(GByteArray *cap, uint32_t session, uint32_t channel, uint64_t length)
-{
-    Migcap__Record r = MIGCAP__RECORD__INIT;
-    Migcap__ChunkEnd e = MIGCAP__CHUNK_END__INIT;
-
-    e.has_channel = e.has_direction = e.has_length = true;
-    e.channel = channel;
-    e.direction = MIGCAP__DIRECTION__UP;
-    e.length = length;
-    r.has_session = true;
-    r.session = session;
-    r.body_case = MIGCAP__RECORD__BODY_CHUNK_END;
-    r.chunk_end = &e;
-    put(cap, &r);
 }
 
 /* Holes where the proxy's hash mode puts them: the two payloads, split by reads. */
@@ -148,14 +34,14 @@ static bool in_hole(uint64_t offset)
 /* Session 1's main connection in three chunks, with holes when @holes. */
 static GByteArray *cap_pages(const uint8_t *stream, bool holes)
 {
-    GByteArray *cap = cap_new(holes ? MIGCAP__PAGES_MODE__PAGES_HASH
+    GByteArray *cap = tcap_new(holes ? MIGCAP__PAGES_MODE__PAGES_HASH
                                     : MIGCAP__PAGES_MODE__PAGES_FULL);
 
-    put_connection(cap, 1, 0, "main");
-    put_chunk(cap, 1, 0, stream, 0, 40, HOLES_1, holes ? 1 : 0);
-    put_chunk(cap, 1, 0, stream, 40, 100, HOLES_2, holes ? 2 : 0);
-    put_chunk(cap, 1, 0, stream, 100, STREAM_LEN, HOLES_3, holes ? 1 : 0);
-    put_end(cap, 1, 0, STREAM_LEN);
+    tcap_connection(cap, 1, 0, "main");
+    tcap_chunk(cap, 1, 0, stream, 0, 40, HOLES_1, holes ? 1 : 0);
+    tcap_chunk(cap, 1, 0, stream, 40, 100, HOLES_2, holes ? 2 : 0);
+    tcap_chunk(cap, 1, 0, stream, 100, STREAM_LEN, HOLES_3, holes ? 1 : 0);
+    tcap_end(cap, 1, 0, STREAM_LEN);
     return cap;
 }
 
@@ -219,7 +105,7 @@ static void test_every_range(void)
 static void test_sessions_apart(void)
 {
     uint8_t stream[STREAM_LEN], other[STREAM_LEN], got[STREAM_LEN];
-    g_autoptr(GByteArray) cap = cap_new(MIGCAP__PAGES_MODE__PAGES_FULL);
+    g_autoptr(GByteArray) cap = tcap_new(MIGCAP__PAGES_MODE__PAGES_FULL);
     g_autoptr(GError) err = NULL;
     g_autoptr(MpCaptureStream) first = NULL;
     g_autoptr(MpCaptureStream) multifd = NULL;
@@ -229,14 +115,14 @@ static void test_sessions_apart(void)
     for (guint i = 0; i < STREAM_LEN; i++) {
         other[i] = (uint8_t)~stream[i];
     }
-    put_connection(cap, 2, 0, "main");
-    put_connection(cap, 2, 1, "multifd");
-    put_chunk(cap, 2, 1, other, 0, 50, NULL, 0);
-    put_chunk(cap, 2, 0, stream, 0, 60, NULL, 0);
-    put_connection(cap, 5, 0, "main");
-    put_chunk(cap, 5, 0, other, 0, 30, NULL, 0);
-    put_chunk(cap, 2, 0, stream, 60, STREAM_LEN, NULL, 0);
-    put_end(cap, 2, 0, STREAM_LEN);
+    tcap_connection(cap, 2, 0, "main");
+    tcap_connection(cap, 2, 1, "multifd");
+    tcap_chunk(cap, 2, 1, other, 0, 50, NULL, 0);
+    tcap_chunk(cap, 2, 0, stream, 0, 60, NULL, 0);
+    tcap_connection(cap, 5, 0, "main");
+    tcap_chunk(cap, 5, 0, other, 0, 30, NULL, 0);
+    tcap_chunk(cap, 2, 0, stream, 60, STREAM_LEN, NULL, 0);
+    tcap_end(cap, 2, 0, STREAM_LEN);
 
     first = open_main(cap, &err);
     g_assert_no_error(err);
@@ -266,9 +152,9 @@ static void test_sessions_apart(void)
 /* A capture holding session 1's main connection, its chunks to come. */
 static GByteArray *cap_main(Migcap__PagesMode pages)
 {
-    GByteArray *cap = cap_new(pages);
+    GByteArray *cap = tcap_new(pages);
 
-    put_connection(cap, 1, 0, "main");
+    tcap_connection(cap, 1, 0, "main");
     return cap;
 }
 
@@ -303,43 +189,43 @@ static void test_stops(void)
     make_stream(stream);
     /* records dropped: the bytes 40..100 never came */
     cap = cap_main(full);
-    put_chunk(cap, 1, 0, stream, 0, 40, NULL, 0);
-    put_chunk(cap, 1, 0, stream, 100, STREAM_LEN, NULL, 0);
-    put_end(cap, 1, 0, STREAM_LEN);
+    tcap_chunk(cap, 1, 0, stream, 0, 40, NULL, 0);
+    tcap_chunk(cap, 1, 0, stream, 100, STREAM_LEN, NULL, 0);
+    tcap_end(cap, 1, 0, STREAM_LEN);
     expect_stop(cap, 40, "lacks the stream's bytes from offset 40 to 100");
     /* the later part of a rotated capture */
     cap = cap_main(full);
-    put_chunk(cap, 1, 0, stream, 100, STREAM_LEN, NULL, 0);
-    put_end(cap, 1, 0, STREAM_LEN);
+    tcap_chunk(cap, 1, 0, stream, 100, STREAM_LEN, NULL, 0);
+    tcap_end(cap, 1, 0, STREAM_LEN);
     expect_stop(cap, 0, "from offset 100 on, not from its start");
     /* a hole that reaches out of its chunk, its length still adding up */
     cap = cap_main(hash);
-    put_chunk(cap, 1, 0, stream, 0, 20, NULL, 0);
-    put_chunk_raw(cap, 1, 0, 20, 40, NULL, 0, outside, 1);
+    tcap_chunk(cap, 1, 0, stream, 0, 20, NULL, 0);
+    tcap_chunk_raw(cap, 1, 0, 20, 40, NULL, 0, outside, 1);
     expect_stop(cap, 20, "holes do not fit");
     /* holes and data that do not add up to the chunk's length, either way */
     cap = cap_main(hash);
-    put_chunk(cap, 1, 0, stream, 0, 20, NULL, 0);
-    put_chunk_raw(cap, 1, 0, 20, 40, stream, 3, inside, 1);
+    tcap_chunk(cap, 1, 0, stream, 0, 20, NULL, 0);
+    tcap_chunk_raw(cap, 1, 0, 20, 40, stream, 3, inside, 1);
     expect_stop(cap, 20, "holes do not fit");
     cap = cap_main(hash);
-    put_chunk(cap, 1, 0, stream, 0, 20, NULL, 0);
-    put_chunk_raw(cap, 1, 0, 20, 40, stream, 15, inside, 1);
+    tcap_chunk(cap, 1, 0, stream, 0, 20, NULL, 0);
+    tcap_chunk_raw(cap, 1, 0, 20, 40, stream, 15, inside, 1);
     expect_stop(cap, 20, "holes do not fit");
     /* holes out of order */
     cap = cap_main(hash);
-    put_chunk_raw(cap, 1, 0, 0, 40, stream, 20, backwards, 2);
+    tcap_chunk_raw(cap, 1, 0, 0, 40, stream, 20, backwards, 2);
     expect_stop(cap, 0, "holes do not fit");
     /* the proxy stopped capturing before the connection ended */
     cap = cap_main(full);
-    put_chunk(cap, 1, 0, stream, 0, 40, NULL, 0);
+    tcap_chunk(cap, 1, 0, stream, 0, 40, NULL, 0);
     expect_stop(cap, 40, "ends before the connection did");
     /* no migration at all: an error, not an empty stream */
     {
         g_autoptr(GError) err = NULL;
-        g_autoptr(GByteArray) tls = cap_new(full);
+        g_autoptr(GByteArray) tls = tcap_new(full);
 
-        put_connection(tls, 1, 0, "tls");
+        tcap_connection(tls, 1, 0, "tls");
         g_assert_null(open_main(tls, &err));
         g_assert_nonnull(strstr(err->message, "no migration in the capture"));
     }
