@@ -1,11 +1,12 @@
 /*
  * fuzz-session.c - libFuzzer harness for the daemon's session logic
- * (proxy/proxy.c), run in-process on the default GIO main context: a real
- * MpProxy listens on a unix socket, a fake destination listens on another,
- * and each input is a small program of connection events and bytes on
- * both legs in random order and sizes (see the op codes below).  Source
- * bytes come from the input or from real QEMU stream prefixes (files of
- * the seed corpora), so that inputs get past the gate.
+ * (proxy/proxy.c and the files beside it), run in-process on the default
+ * GIO main context: a real MpProxy listens on a unix socket, a fake
+ * destination listens on another, and each input is a small program of
+ * connection events and bytes on both legs in random order and sizes (see
+ * the op codes below).  Source bytes come from the input or from real QEMU
+ * stream prefixes (files of the seed corpora), so that inputs get past the
+ * gate.
  *
  * Beyond "no crash, no leak, no hang": every input ends with the proxy
  * freed while its sessions may still be live (mp_proxy_free must tear them
