@@ -50,50 +50,50 @@ static void on_stream_event(const MigEvent *ev, void *opaque)
     }
 }
 
-/* Also the stream's VMDESCRIPTION into *@vmdesc when not NULL (NULL: none). */
-static GArray *read_stream_file(const char *path, char **machine, GByteArray **vmdesc,
-                                GError **error)
+typedef struct {
+    int fd;
+    const char *path;
+} FileFeed;
+
+static bool feed_file(MigDecoder *dec, void *opaque, GError **error)
+{
+    FileFeed *f = opaque;
+
+    return mp_stream_file_decode(f->fd, f->path, dec, MP_STREAM_FILE_CHUNK, error) ==
+           MP_STREAM_FILE_OK;
+}
+
+/*
+ * The section list of the stream @feed gives (@name in messages), also its
+ * VMDESCRIPTION into *@vmdesc when not NULL (NULL: none).
+ */
+static GArray *read_stream(const char *name, MpStreamFeedFn feed, void *opaque, char **machine,
+                           GByteArray **vmdesc, GError **error)
 {
     MigDecoderConfig cfg = { .channel = MIG_CHANNEL_MAIN, .target_page_size = 4096 };
     StreamRead r = { .vmdesc = vmdesc ? g_byte_array_new() : NULL };
     MigDecoder *dec;
-    struct stat st;
-    int fd;
     bool ok;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: %s", path,
-                    g_strerror(errno));
-        return NULL;
-    }
-    if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > MP_LIMIT_SECTIONS_STREAM) {
-        close(fd);
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                    "%s: larger than %llu bytes, not read", path,
-                    (unsigned long long)MP_LIMIT_SECTIONS_STREAM);
-        return NULL;
-    }
     r.sections = mp_section_list_new();
     r.seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     dec = mig_decoder_new(&cfg, on_stream_event, &r);
-    ok = mp_stream_file_decode(fd, path, dec, MP_STREAM_FILE_CHUNK, error) == MP_STREAM_FILE_OK;
-    close(fd);
+    ok = feed(dec, opaque, error);
     mig_decoder_free(dec);
     g_hash_table_destroy(r.seen);
     if (ok && r.mismatched) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                     "%s: %u section boundaries disagree with the stream's VMDESCRIPTION; "
-                    "its section list cannot be trusted", path, r.mismatched);
+                    "its section list cannot be trusted", name, r.mismatched);
         ok = false;
     }
     if (ok && r.sections->len == 0) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: no section", path);
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: no section", name);
         ok = false;
     }
     if (!ok) {
-        if (error && *error && !g_str_has_prefix((*error)->message, path)) {
-            g_prefix_error(error, "%s: ", path);
+        if (error && *error && !g_str_has_prefix((*error)->message, name)) {
+            g_prefix_error(error, "%s: ", name);
         }
         g_array_free(r.sections, TRUE);
         g_free(r.machine);
@@ -114,6 +114,32 @@ static GArray *read_stream_file(const char *path, char **machine, GByteArray **v
         }
     }
     return r.sections;
+}
+
+/* The same for the stream file at @path, refused when larger than the limit. */
+static GArray *read_stream_file(const char *path, char **machine, GByteArray **vmdesc,
+                                GError **error)
+{
+    FileFeed f = { .path = path };
+    struct stat st;
+    GArray *list;
+
+    f.fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (f.fd < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: %s", path,
+                    g_strerror(errno));
+        return NULL;
+    }
+    if (fstat(f.fd, &st) == 0 && (uint64_t)st.st_size > MP_LIMIT_SECTIONS_STREAM) {
+        close(f.fd);
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                    "%s: larger than %llu bytes, not read", path,
+                    (unsigned long long)MP_LIMIT_SECTIONS_STREAM);
+        return NULL;
+    }
+    list = read_stream(path, feed_file, &f, machine, vmdesc, error);
+    close(f.fd);
+    return list;
 }
 
 GArray *mp_sections_from_stream_file(const char *path, char **machine, GError **error)
@@ -177,17 +203,13 @@ guint mp_sections_apply_dump(GArray *sections, const MpVmstateDump *dump)
     return ranged;
 }
 
-bool mp_facts_add_sections_from(MpFacts *facts, const char *stream, const char *dump_path,
-                                guint *ranged, GError **error)
+/* Set @facts' sections and layouts from what read_stream() found in @stream. */
+static bool add_sections(MpFacts *facts, const char *stream, GArray *list, const char *machine,
+                         const GByteArray *vmdesc, const char *dump_path, guint *ranged,
+                         GError **error)
 {
-    g_autofree char *machine = NULL;
-    g_autoptr(GByteArray) vmdesc = NULL;
     g_autoptr(MigVmstateDesc) layouts = NULL;
-    GArray *list = read_stream_file(stream, &machine, &vmdesc, error);
 
-    if (!list) {
-        return false;
-    }
     if (vmdesc && !(layouts = layouts_of(stream, vmdesc, error))) {
         g_array_free(list, TRUE);
         return false;
@@ -219,6 +241,27 @@ bool mp_facts_add_sections_from(MpFacts *facts, const char *stream, const char *
     mig_vmstate_desc_free(facts->layouts);
     facts->layouts = g_steal_pointer(&layouts);
     return true;
+}
+
+bool mp_facts_add_sections_from(MpFacts *facts, const char *stream, const char *dump_path,
+                                guint *ranged, GError **error)
+{
+    g_autofree char *machine = NULL;
+    g_autoptr(GByteArray) vmdesc = NULL;
+    GArray *list = read_stream_file(stream, &machine, &vmdesc, error);
+
+    return list && add_sections(facts, stream, list, machine, vmdesc, dump_path, ranged, error);
+}
+
+bool mp_facts_add_sections_from_feed(MpFacts *facts, const char *name, MpStreamFeedFn feed,
+                                     void *opaque, const char *dump_path, guint *ranged,
+                                     GError **error)
+{
+    g_autofree char *machine = NULL;
+    g_autoptr(GByteArray) vmdesc = NULL;
+    GArray *list = read_stream(name, feed, opaque, &machine, &vmdesc, error);
+
+    return list && add_sections(facts, name, list, machine, vmdesc, dump_path, ranged, error);
 }
 
 void mp_sections_to_json(JsonBuilder *b, const GArray *sections)

@@ -8,7 +8,8 @@
  * -dump-vmstate says which (idstr, instance) pairs a configured
  * destination will accept; a stream written by the destination's own
  * configuration (started with the same command line and -S, migrated to
- * a file) does.  `migproxy probe --sections-from STREAM` stores that list
+ * a file) does, or a capture of a migration from such a source.  `migproxy
+ * probe --sections-from STREAM` stores that list
  * in the profile ("sections", FINDINGS.md), optionally with each
  * section's loadable range from the destination's -dump-vmstate.
  *
@@ -21,6 +22,7 @@
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
+#include "decoder.h"
 #include "devices.h"
 #include "facts.h"
 #include "findings.h"
@@ -57,6 +59,18 @@ guint mp_sections_apply_dump(GArray *sections, const MpVmstateDump *dump);
  */
 bool mp_facts_add_sections_from(MpFacts *facts, const char *stream, const char *dump_path,
                                 guint *ranged, GError **error);
+
+/*
+ * Feeds a whole stream to @dec and finishes it; FALSE with @error.  For a
+ * stream kept in something other than a plain file (a capture), which
+ * policy/ does not read itself.
+ */
+typedef bool (*MpStreamFeedFn)(MigDecoder *dec, void *opaque, GError **error);
+
+/* The same from the stream @feed gives, @name standing for it in messages. */
+bool mp_facts_add_sections_from_feed(MpFacts *facts, const char *name, MpStreamFeedFn feed,
+                                     void *opaque, const char *dump_path, guint *ranged,
+                                     GError **error);
 
 /* The "sections" member of a profile: write it, or read it into *@out. */
 void mp_sections_to_json(JsonBuilder *b, const GArray *sections);

@@ -22,6 +22,44 @@
 #include "qmp.h"
 #include "tls.h"
 #include "replay.h"
+#include "stream-source.h"
+
+static bool feed_stream_source(MigDecoder *dec, void *opaque, GError **error)
+{
+    return mp_stream_source_decode(opaque, dec, MP_STREAM_FILE_CHUNK, error) == MP_STREAM_FILE_OK;
+}
+
+/*
+ * --sections-from: a stream file (read with its size limit) or a capture
+ * (its first migration's source side, which keeps device state whole in
+ * every page mode).
+ */
+static bool add_sections_from(MpFacts *facts, const char *path, const char *dump_path,
+                              GError **error)
+{
+    g_autoptr(MpStreamSource) src = mp_stream_source_open(path, error);
+    g_autofree char *note = NULL;
+
+    if (!src) {
+        return false;
+    }
+    switch (mp_stream_source_kind(src)) {
+    case MP_STREAM_SOURCE_CAPTURE:
+        if ((note = mp_stream_source_note(src))) {
+            fprintf(stderr, "migproxy probe: %s\n", note);
+        }
+        return mp_facts_add_sections_from_feed(facts, path, feed_stream_source, src, dump_path,
+                                               NULL, error);
+    case MP_STREAM_SOURCE_PROFILE:
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                    "%s: a profile, not a stream: --sections-from takes a stream file "
+                    "or a capture", path);
+        return false;
+    case MP_STREAM_SOURCE_FILE:
+    default:
+        return mp_facts_add_sections_from(facts, path, dump_path, NULL, error);
+    }
+}
 
 static int run_probe(int argc, char **argv)
 {
@@ -35,8 +73,8 @@ static int run_probe(int argc, char **argv)
         { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "write the profile here (default: stdout)", "FILE" },
         { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout, "seconds for each QMP step (default 5)", "S" },
         { "sections-from", 0, 0, G_OPTION_ARG_FILENAME, &sections_from,
-          "add the device sections of this stream, written by the destination's configuration",
-          "STREAM" },
+          "add the device sections of this stream (or capture), written by the destination's "
+          "configuration", "STREAM" },
         { "dest-vmstate", 0, 0, G_OPTION_ARG_FILENAME, &dest_vmstate,
           "with --sections-from: each section's versions from the destination's -dump-vmstate",
           "DUMP.json" },
@@ -60,8 +98,8 @@ static int run_probe(int argc, char **argv)
     if (qmp) {
         facts = mp_qmp_probe(qmp, MP_FACTS_FROM_QMP, &error);
     }
-    if (!facts || (sections_from && !mp_facts_add_sections_from(facts, sections_from,
-                                                                  dest_vmstate, NULL, &error))) {
+    if (!facts || (sections_from && !add_sections_from(facts, sections_from, dest_vmstate,
+                                                         &error))) {
         fprintf(stderr, "migproxy probe: %s\n", error->message);
         return 2;
     }

@@ -2,7 +2,7 @@
 # interop-qemu72-proxy-capture-check.sh - a capture as an input of `migproxy
 # check` and `diff` ("would last night's migration have gone to that
 # destination?") and of migdump's stream modes (--devices, --events,
-# --compare-devices, --description).  A QEMU 7.2 guest with a qemu-xhci (p3=8) migrates through
+# --compare-devices, --description) and of probe --sections-from.  A QEMU 7.2 guest with a qemu-xhci (p3=8) migrates through
 # migproxy --capture-pages hash (accepted, the destination runs).  Then the
 # capture, with no guest memory in it, is checked against a profile of a
 # destination with p3=4 (device-layout on the xhci, as for the stream the
@@ -126,6 +126,27 @@ migdump_of "$TESTDIR/prof.txt" "$TESTDIR/p8-indented.profile"
 check_eq "migdump PROFILE: exit 2, a profile is not a stream" \
     "$RC $(grep -c "a profile, not a stream" "$TESTDIR/prof.txt.err")" "2 1"
 
+# probe --sections-from a capture: the section list (and layouts) of the
+# stream it holds, as probe gives from the received stream itself
+probe_of() {
+    local out=$1
+    shift
+    "$MIGPROXY" probe --qmp "unix:$TESTDIR/dst8-proxy.qmp" "$@" >"$out" 2>"$out.err"
+    RC=$?
+}
+probe_of "$TESTDIR/probe-cap.profile" --sections-from "$cap"
+check_eq "probe --sections-from CAPTURE: exit 0, the xhci's section listed" \
+    "$RC $(jq -c '[.sections[] | select(.idstr | test("xhci")) | .instance]' "$TESTDIR/probe-cap.profile")" \
+    "0 [0]"
+probe_of "$TESTDIR/probe-stream.profile" --sections-from "$stream"
+check_eq "... every section and layout as from the received stream" \
+    "$(jq -cS '[.sections, .layouts]' "$TESTDIR/probe-cap.profile" | md5sum)" \
+    "$(jq -cS '[.sections, .layouts]' "$TESTDIR/probe-stream.profile" | md5sum)"
+probe_of "$TESTDIR/probe-prof.profile" --sections-from "$TESTDIR/p8.profile"
+check_eq "probe --sections-from PROFILE: exit 2, says what it takes" \
+    "$RC $(grep -c "a profile, not a stream: --sections-from takes a stream file or a capture" \
+           "$TESTDIR/probe-prof.profile.err") $(wc -c <"$TESTDIR/probe-prof.profile")" "2 1 0"
+
 # text output names the capture
 run_check "$TESTDIR/cap4.txt" check "$cap" --dest-profile "$TESTDIR/p4.profile"
 check_eq "text: the input line says capture, session and page mode" \
@@ -141,6 +162,11 @@ check_eq "the message says where the stream ended and that the capture was cut" 
 migdump_of "$TESTDIR/cut-dev.txt" --devices "$TESTDIR/cut.cap"
 check_eq "migdump --devices on it: exit 1, the same reason" \
     "$RC $(grep -Ec "truncated: input ended at offset [0-9]+ .*\(the capture is cut short: at byte [0-9]+" "$TESTDIR/cut-dev.txt.err")" "1 1"
+
+probe_of "$TESTDIR/probe-cut.profile" --sections-from "$TESTDIR/cut.cap"
+check_eq "probe --sections-from it: exit 2, no profile, the same reason" \
+    "$RC $(wc -c <"$TESTDIR/probe-cut.profile") $(grep -Ec "truncated: input ended at offset [0-9]+ .*\(the capture is cut short: at byte [0-9]+" "$TESTDIR/probe-cut.profile.err")" \
+    "2 0 1"
 
 # a full capture of the same migration reads like the stream too
 qemu_stop dst8
