@@ -243,6 +243,41 @@ wait_gone() {
     return 1
 }
 
+# lab_check_broken_within_1s T0 FAULT WHAT: after a fault made at T0
+# (now_ms) -- "kill", "cut", "reset" -- wait (10 s at most) for the
+# proxy's broken event, and check it came within 1 s ("the proxy
+# reported WHAT within 1 s").  Sets T_BROKEN, the delay (empty: none).
+T_BROKEN=""
+lab_check_broken_within_1s() {
+    local t0=$1 fault=$2 what=$3
+    if wait_event "$EV" '.event == "broken"' 10; then
+        T_BROKEN=$(( $(now_ms) - t0 ))
+        log "broken event ${T_BROKEN} ms after the $fault"
+    else
+        T_BROKEN=""
+        log "no broken event within 10 s of the $fault"
+    fi
+    check_eq "the proxy reported $what within 1 s" \
+        "$( [ -n "$T_BROKEN" ] && [ "$T_BROKEN" -le 1000 ] && echo 1 || echo 0)" 1
+}
+
+# lab_check_failed_end SIDE [TIMEOUT]: the proxy exits (TIMEOUT s at most,
+# 15 by default) with status 2, and its events, whole, end the session
+# "failed", broken off by SIDE ("source" or "destination"), naming the
+# last section and its offset.
+lab_check_failed_end() {
+    local side=$1
+    proxy_wait "${2:-15}"
+    log "proxy exit status $PROXY_STATUS; end event: $(events "$EV" '.[] | select(.event == "end")')"
+    check_eq "proxy exit status 2 (failed)" "$PROXY_STATUS" 2
+    check_event_members "$EV"
+    check_eq "end: failed, broken off by the $side, with the section and its offset" \
+        "$(events "$EV" '[.[] | select(.event == "end") |
+            {outcome, broke_off, section: (.last_section != null),
+             offset: (.last_section_offset != null)}]')" \
+        "[{\"outcome\":\"failed\",\"broke_off\":\"$side\",\"section\":true,\"offset\":true}]"
+}
+
 # The fault tests' guest: 32 MiB of RAM read from a file of random bytes
 # (a private mapping, so the file is never written), sent at 4 MB/s by the
 # source's max-bandwidth.  An idle guest's RAM is zero pages and its whole

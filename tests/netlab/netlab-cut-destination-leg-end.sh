@@ -22,6 +22,7 @@ DEST_CAPS="return-path" lab_dest_start dst "$LAB_DST_ADDR" -M pc -m 128M
 SRC_CAPS="return-path" lab_source_start src -M pc -m 128M
 lab_proxy_start proxy --once --connect "tcp:$LAB_DST_ADDR:$INCOMING_PORT" \
     --dest-qmp "unix:$TESTDIR/dst-proxy.qmp"
+# shellcheck disable=SC2034  # EV: read by the lab_check_* helpers
 EV=$TESTDIR/proxy.events
 lab_migrate src "$LAB_PROXY_SADDR" "$PROXY_PORT"
 # The source stops its VM for the last round once everything else is in
@@ -34,19 +35,11 @@ check_eq "the source waits for the destination (VM paused, migration active)" \
     '"active"/"finish-migrate"'
 lab_netlab "$LAB_DST" link-down d-px
 t0=$(now_ms)
-if wait_event "$EV" '.event == "broken"' 10; then
-    t_broken=$(( $(now_ms) - t0 ))
-    log "broken event ${t_broken} ms after the cut"
-else
-    t_broken=""
-    log "no broken event within 10 s of the cut"
-fi
+lab_check_broken_within_1s "$t0" cut "the broken destination leg"
 st=$(qmp_py wait-status src 1 running | jq -c .status)
 log "10 s after the cut: source VM $st, source migration $(qmp src query-migrate | jq -c .status)," \
     "destination $(qmp dst query-status | jq -c .status)," \
     "proxy $(kill -0 "$PROXY_PID" 2>/dev/null && echo running || echo exited)"
-check_eq "the proxy reported the broken destination leg within 1 s" \
-    "$( [ -n "$t_broken" ] && [ "$t_broken" -le 1000 ] && echo 1 || echo 0)" 1
 check_eq "the source's VM runs again within the window (migration failed)" "$st" '"running"'
 
 lab_netlab "$LAB_DST" link-up d-px
@@ -55,12 +48,5 @@ t_up=$(now_ms)
 final=$(qmp_py wait-migration src 45 --until failed,completed | jq -c .status)
 log "source migration: $final $(( $(now_ms) - t_up )) ms after the link came back;" \
     "source VM $(qmp src query-status | jq -c .status)"
-proxy_wait 15
-log "proxy exit status $PROXY_STATUS; end event: $(events "$EV" '.[] | select(.event == "end")')"
-check_eq "proxy exit status 2 (failed)" "$PROXY_STATUS" 2
-check_eq "end: failed, broken off by the destination, with the section and its offset" \
-    "$(events "$EV" '[.[] | select(.event == "end") |
-        {outcome, broke_off, section: (.last_section != null),
-         offset: (.last_section_offset != null)}]')" \
-    '[{"outcome":"failed","broke_off":"destination","section":true,"offset":true}]'
+lab_check_failed_end "destination"
 finish

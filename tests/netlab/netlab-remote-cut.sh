@@ -44,13 +44,6 @@ final=$(qmp_py wait-migration src 45 --until failed,completed | jq -c .status)
 log "source migration: $final $(( $(now_ms) - t0 )) ms after the cut"
 check_eq "the source's migration failed" "$final" '"failed"'
 check_eq "the source VM keeps running" "$(qmp src query-status | jq -c .status)" '"running"'
-proxy_wait 20
-check_eq "proxy exit status 2 (failed)" "$PROXY_STATUS" 2
-check_event_members "$EV"
-check_eq "end: failed, broken off by the $leg, with the section and its offset" \
-    "$(events "$EV" '[.[] | select(.event == "end") |
-        {outcome, broke_off, section: (.last_section != null),
-         offset: (.last_section_offset != null)}]')" \
-    "[{\"outcome\":\"failed\",\"broke_off\":\"$leg\",\"section\":true,\"offset\":true}]"
+lab_check_failed_end "$leg" 20
 : "$t_up"
 finish
