@@ -203,7 +203,7 @@ guint mp_sections_apply_dump(GArray *sections, const MpVmstateDump *dump)
     return ranged;
 }
 
-/* Set @facts' sections and layouts from what read_stream() found in @stream. */
+/* Set @facts' sections (taking @list, freed on failure) and layouts from @stream's. */
 static bool add_sections(MpFacts *facts, const char *stream, GArray *list, const char *machine,
                          const GByteArray *vmdesc, const char *dump_path, guint *ranged,
                          GError **error)

@@ -8,10 +8,10 @@
  * -dump-vmstate says which (idstr, instance) pairs a configured
  * destination will accept; a stream written by the destination's own
  * configuration (started with the same command line and -S, migrated to
- * a file) does, or a capture of a migration from such a source.  `migproxy
- * probe --sections-from STREAM` stores that list
- * in the profile ("sections", FINDINGS.md), optionally with each
- * section's loadable range from the destination's -dump-vmstate.
+ * a file) does, and so does a capture of a migration from such a source.
+ * `migproxy probe --sections-from STREAM` stores that list in the profile
+ * ("sections", FINDINGS.md), optionally with each section's loadable range
+ * from the destination's -dump-vmstate.
  *
  * Two moments to use it: at the gate (mp_check_sections_at_start), with
  * what is known of the source before its device state exists; and at the
