@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 top=$PWD
 
 packages=(build-essential meson ninja-build pkg-config libglib2.0-dev
-          libjson-glib-dev protobuf-c-compiler libprotobuf-c-dev libxxhash-dev qemu-system-x86
+          libjson-glib-dev protobuf-c-compiler libprotobuf-c-dev libxxhash-dev
+          libnl-3-dev libnl-route-3-dev qemu-system-x86
           python3)
 missing=()
 for p in "${packages[@]}"; do

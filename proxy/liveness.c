@@ -6,20 +6,24 @@
  * knows more than silence: whether sent data is being acknowledged
  * (TCP_USER_TIMEOUT), whether an idle peer answers (keepalive), whether a
  * socket already holds an error the proxy has not read yet, and whether
- * the interface under a leg still has a carrier (rtnetlink).
+ * the interface under a leg still has a carrier (rtnetlink, read with
+ * libnl-route, which validates each message before it is looked at).
  */
 #include "liveness.h"
 
 #include <errno.h>
 #include <ifaddrs.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
+#include <limits.h>
 #include <net/if.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/object.h>
+#include <netlink/route/link.h>
+#include <netlink/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 #include <glib-unix.h>
 
 /* <linux/if.h> has it but clashes with <net/if.h>; the value is ABI */
@@ -160,7 +164,8 @@ int mp_liveness_ifindex(GSocketConnection *conn)
 /* the link monitor */
 
 struct MpLinkMonitor {
-    int fd;
+    struct nl_sock *sock;       /* rtnetlink, RTNLGRP_LINK */
+    struct nl_cb *cb;           /* its callbacks: on_message() for every valid one */
     guint fd_watch;
     guint down_ms;
     MpLinkDownFunc func;
@@ -214,69 +219,84 @@ static void link_changed(MpLinkMonitor *m, int ifindex, const char *name, bool u
     d = g_new0(LinkDown, 1);
     d->m = m;
     d->ifindex = ifindex;
-    g_strlcpy(d->name, name ? name : "?", sizeof(d->name));
+    g_strlcpy(d->name, name && *name ? name : "?", sizeof(d->name));
     d->timer = g_timeout_add(m->down_ms, on_link_down_timer, d);
     g_hash_table_insert(m->down, key, d);
 }
 
-/* One datagram of rtnetlink messages, @len bytes; never reads past it. */
+typedef struct {
+    MpLinkMonitor *m;
+    bool deleted;               /* RTM_DELLINK: gone, so down whatever its flags */
+} LinkNews;
+
+/* libnl's link object for one RTM_NEWLINK/RTM_DELLINK it has validated. */
+static void on_link_object(struct nl_object *obj, void *arg)
+{
+    LinkNews *news = arg;
+    struct rtnl_link *link = (struct rtnl_link *)obj;
+    unsigned int flags;
+
+    if (strcmp(nl_object_get_type(obj), "route/link") != 0) {
+        return;
+    }
+    flags = rtnl_link_get_flags(link);
+    link_changed(news->m, rtnl_link_get_ifindex(link), rtnl_link_get_name(link),
+                 !news->deleted && (flags & IFF_UP) && (flags & IFF_LOWER_UP));
+}
+
+/* NL_CB_VALID: every message libnl received whole; links only. */
+static int on_message(struct nl_msg *msg, void *arg)
+{
+    LinkNews news = { .m = arg };
+    int type = nlmsg_hdr(msg)->nlmsg_type;
+
+    if (type == RTM_NEWLINK || type == RTM_DELLINK) {
+        news.deleted = type == RTM_DELLINK;
+        /* a message libnl cannot parse as a link (too short) is skipped */
+        nl_msg_parse(msg, on_link_object, &news);
+    }
+    return NL_OK;
+}
+
 void mp_link_monitor_feed(MpLinkMonitor *m, const guint8 *buf, size_t len)
 {
-    const struct nlmsghdr *h;
-    size_t left = len;
+    /* nlmsg_ok() bounds each message by what is left of the datagram */
+    int left = (int)MIN(len, (size_t)INT_MAX);
+    struct nlmsghdr *h = (struct nlmsghdr *)buf;
 
-    for (h = (const struct nlmsghdr *)buf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
-        const struct ifinfomsg *ifi;
-        const struct rtattr *a;
-        unsigned int alen;
-        const char *name = NULL;
-        char namebuf[IF_NAMESIZE];
+    for (; nlmsg_ok(h, left); h = nlmsg_next(h, &left)) {
+        struct nl_msg *msg = nlmsg_convert(h);
 
-        if (h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_DELLINK) {
-            continue;
+        if (msg) {
+            /* as the socket would: libnl picks the parser by protocol and type */
+            nlmsg_set_proto(msg, NETLINK_ROUTE);
+            on_message(msg, m);
+            nlmsg_free(msg);
         }
-        if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi))) {
-            continue;
-        }
-        ifi = NLMSG_DATA(h);
-        alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*ifi));
-        for (a = IFLA_RTA(ifi); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-            if (a->rta_type == IFLA_IFNAME && RTA_PAYLOAD(a) > 0) {
-                size_t n = MIN(RTA_PAYLOAD(a), sizeof(namebuf) - 1);
-
-                memcpy(namebuf, RTA_DATA(a), n);
-                namebuf[n] = '\0';
-                name = namebuf;
-            }
-        }
-        link_changed(m, ifi->ifi_index, name,
-                     h->nlmsg_type == RTM_NEWLINK && (ifi->ifi_flags & IFF_UP) &&
-                     (ifi->ifi_flags & IFF_LOWER_UP));
     }
 }
 
 static gboolean on_netlink(gint fd, GIOCondition cond, gpointer data)
 {
     MpLinkMonitor *m = data;
-    /* aligned for the nlmsghdr casts */
-    guint64 buf[8192 / sizeof(guint64)];
 
+    /* one datagram a call; bounded so that a storm of link news cannot
+     * keep the loop from forwarding */
     for (guint n = 0; n < 64; n++) {
-        ssize_t got = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        int got = nl_recvmsgs_report(m->sock, m->cb);
 
+        if (got == 0) {
+            break;              /* nothing more for now */
+        }
         if (got < 0) {
-            /* ENOBUFS: events were dropped; later ones still come */
-            if (errno == EAGAIN || errno == EINTR || errno == ENOBUFS) {
+            /* NLE_NOMEM is ENOBUFS: news were dropped; later ones still come */
+            if (got == -NLE_NOMEM || got == -NLE_AGAIN || got == -NLE_INTR) {
                 break;
             }
-            g_warning("link monitor: %s; no longer watching links", g_strerror(errno));
+            g_warning("link monitor: %s; no longer watching links", nl_geterror(got));
             m->fd_watch = 0;
             return G_SOURCE_REMOVE;
         }
-        if (got == 0) {
-            break;
-        }
-        mp_link_monitor_feed(m, (const guint8 *)buf, (size_t)got);
     }
     return G_SOURCE_CONTINUE;
 }
@@ -284,28 +304,37 @@ static gboolean on_netlink(gint fd, GIOCondition cond, gpointer data)
 MpLinkMonitor *mp_link_monitor_new(guint down_ms, MpLinkDownFunc func, gpointer data,
                                    GError **error)
 {
-    MpLinkMonitor *m;
-    struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
-    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+    g_autofree MpLinkMonitor *m = g_new0(MpLinkMonitor, 1);
+    int err;
 
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int err = errno;
-
-        if (fd >= 0) {
-            close(fd);
+    /* (nl_socket_get_cb() would take a reference on every read) */
+    m->cb = nl_cb_alloc(NL_CB_DEFAULT);
+    m->sock = m->cb ? nl_socket_alloc_cb(m->cb) : NULL;
+    if (!m->sock) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "link monitor (rtnetlink): out of memory");
+        if (m->cb) {
+            nl_cb_put(m->cb);
         }
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err),
-                    "link monitor (rtnetlink): %s", g_strerror(err));
         return NULL;
     }
-    m = g_new0(MpLinkMonitor, 1);
-    m->fd = fd;
+    /* notifications carry no sequence number of ours */
+    nl_socket_disable_seq_check(m->sock);
+    nl_cb_set(m->cb, NL_CB_VALID, NL_CB_CUSTOM, on_message, m);
+    if ((err = nl_connect(m->sock, NETLINK_ROUTE)) < 0 ||
+        (err = nl_socket_add_membership(m->sock, RTNLGRP_LINK)) < 0 ||
+        (err = nl_socket_set_nonblocking(m->sock)) < 0) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "link monitor (rtnetlink): %s",
+                    nl_geterror(err));
+        nl_socket_free(m->sock);
+        nl_cb_put(m->cb);
+        return NULL;
+    }
     m->down_ms = down_ms;
     m->func = func;
     m->data = data;
     m->down = g_hash_table_new_full(NULL, NULL, NULL, link_down_free);
-    m->fd_watch = g_unix_fd_add(fd, G_IO_IN, on_netlink, m);
-    return m;
+    m->fd_watch = g_unix_fd_add(nl_socket_get_fd(m->sock), G_IO_IN, on_netlink, m);
+    return g_steal_pointer(&m);
 }
 
 void mp_link_monitor_free(MpLinkMonitor *m)
@@ -317,6 +346,7 @@ void mp_link_monitor_free(MpLinkMonitor *m)
         g_source_remove(m->fd_watch);
     }
     g_hash_table_destroy(m->down);
-    close(m->fd);
+    nl_socket_free(m->sock);
+    nl_cb_put(m->cb);
     g_free(m);
 }

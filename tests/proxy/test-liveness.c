@@ -2,8 +2,9 @@
  * test-liveness.c - the link monitor's reading of rtnetlink messages
  * (crafted datagrams, no real link changes): a link without carrier is
  * reported once its grace time has passed, not if it comes back before,
- * and truncated or foreign messages are skipped without reading past the
- * datagram.  And --allow: which loopback peers a range admits.
+ * and truncated, malformed or foreign messages are skipped without
+ * reading past the datagram.  And --allow: which loopback peers a range
+ * admits.
  */
 #include <gio/gio.h>
 #include <linux/netlink.h>
@@ -108,6 +109,14 @@ static void test_link_down(void)
     }
     /* a header claiming more than the datagram holds */
     ((struct nlmsghdr *)buf)->nlmsg_len = (guint32)n + 64;
+    mp_link_monitor_feed(m, buf, n);
+    /* whole, but too short for the link header it claims to carry */
+    n = link_message(buf, sizeof(aligned), 12, "tiny", IFF_UP, RTM_NEWLINK);
+    ((struct nlmsghdr *)buf)->nlmsg_len = NLMSG_LENGTH(4);
+    mp_link_monitor_feed(m, buf, NLMSG_LENGTH(4));
+    /* its name attribute claims more than the message holds */
+    n = link_message(buf, sizeof(aligned), 13, "liar", IFF_UP, RTM_NEWLINK);
+    ((struct rtattr *)(buf + NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct ifinfomsg)))))->rta_len = 200;
     mp_link_monitor_feed(m, buf, n);
     /* another message type */
     n = link_message(buf, sizeof(aligned), 11, "addr", IFF_UP, RTM_NEWADDR);
